@@ -1,0 +1,66 @@
+"""The site sources, checked without Quarto (which cannot be installed everywhere we work).
+
+`nbdev_docs` = Quarto + nbdev's pre-processing. The pre-processing runs from Python, so a broken
+notebook or site configuration is caught here rather than on the docs server."""
+import json
+import re
+
+import yaml
+
+from conftest import BIN, NBS, NOTEBOOKS, ROOT, git_state, run
+
+PREPROC = '''
+from nbdev.quarto import refresh_quarto_yml, nbdev_sidebar
+from nbdev.serve import proc_nbs
+refresh_quarto_yml()
+nbdev_sidebar.__wrapped__()
+print(proc_nbs(n_workers=0, force=True))
+'''
+
+
+def _cells(nb): return json.loads(nb.read_text())['cells']
+def _src(cell): return ''.join(cell['source']) if isinstance(cell['source'], list) else cell['source']
+
+
+def test_docs_preprocessing_without_quarto():
+    before = git_state()
+    res = run([BIN / 'python', '-c', PREPROC], timeout=1200)
+    cache = ROOT / '_proc'
+    for nb in NOTEBOOKS + [NBS / 'index.ipynb']:
+        assert (cache / nb.name).exists(), f'{nb.name} was not processed for the docs:\n{res.stdout}\n{res.stderr}'
+    assert (cache / '_quarto.yml').exists()
+    assert git_state() == before, ('the docs pre-processing changed committed site files (nbs/nbdev.yml or '
+                                   f'nbs/sidebar.yml are stale): commit them.\n{run(["git", "status", "--short"]).stdout}')
+
+
+def test_site_configuration():
+    q = yaml.safe_load((NBS / '_quarto.yml').read_text())
+    assert q['project']['type'] == 'website'
+    assert set(q['metadata-files']) == {'nbdev.yml', 'sidebar.yml'}
+    assert (NBS / q['format']['html']['css']).exists()
+    side = yaml.safe_load((NBS / 'sidebar.yml').read_text())
+    listed = json.dumps(side)
+    for nb in NOTEBOOKS + [NBS / 'index.ipynb']:
+        assert nb.name in listed, f'{nb.name} is missing from nbs/sidebar.yml'
+    ny = yaml.safe_load((NBS / 'nbdev.yml').read_text())
+    assert ny['project']['output-dir'] == '_docs'
+
+
+def test_readme_is_index_markdown():
+    run([BIN / 'python', ROOT / 'tools' / 'readme.py', '--check'])
+
+
+def test_notebook_front_matter_badge_and_colab_install():
+    for nb in NOTEBOOKS + [NBS / 'index.ipynb']:
+        cells = _cells(nb)
+        first = _src(cells[0])
+        assert cells[0]['cell_type'] == 'markdown' and re.match(r'# \S', first) and '\n> ' in first, \
+            f'{nb.name}: the first cell must be the front matter `# Title` / `> description`'
+        badge = f'https://colab.research.google.com/github/fusion-nb/fusion_nb/blob/main/nbs/{nb.name}'
+        assert badge in _src(cells[1]), f'{nb.name}: the second cell must be an Open in Colab badge to {badge}'
+        code = [_src(c) for c in cells if c['cell_type'] == 'code']
+        assert any("'google.colab' in sys.modules" in c and 'pip' in c for c in code[:3]), \
+            f'{nb.name}: no cell that installs fusion_nb in Colab near the top'
+        if nb.name != 'index.ipynb':
+            module = nb.stem.split('_', 1)[1]
+            assert f'#| default_exp {module}' in code[0], f'{nb.name}: the first code cell must be `#| default_exp {module}`'

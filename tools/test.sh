@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The test command: set up a virtual environment and run every check of the project.
+#   bash tools/test.sh            # everything (what CI runs)
+#   bash tools/test.sh -k docs    # extra arguments go to pytest
+# VENV picks the environment (default: .venv in the repository); it is created when missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+"$VENV/bin/python" -m pip install -q -e ".[dev]"
+export PATH="$(cd "$VENV/bin" && pwd):$PATH"
+exec "$VENV/bin/python" -m pytest tests -ra "$@"
