@@ -19,7 +19,7 @@ def _sandbox(tmp_path, cells):
     "A minimal nbdev project in tmp_path: settings.ini and one notebook made of `cells`."
     shutil.copy(ROOT / 'settings.ini', tmp_path / 'settings.ini')
     (tmp_path / 'nbs').mkdir()
-    nb = json.loads((NBS / '01_dataset.ipynb').read_text())  # a real notebook's metadata and format
+    nb = json.loads((NBS / 'index.ipynb').read_text())  # a real notebook's metadata and format
     nb['cells'] = [{'cell_type': 'code', 'execution_count': None, 'id': f'c{i}', 'metadata': {}, 'outputs': [],
                     'source': src} for i, src in enumerate(cells)]
     path = tmp_path / 'nbs' / 'planted.ipynb'
@@ -30,7 +30,7 @@ def _sandbox(tmp_path, cells):
 @pytest.mark.parametrize('fail', [False, True])
 def test_planted_cell_decides_the_outcome(tmp_path, fail):
     marker = tmp_path / 'ran.txt'
-    cells = ['from fusion_nb.dataset import make_synthetic\nimport os, pathlib',
+    cells = ['import fusion_nb, os, pathlib',
              f'pathlib.Path({str(marker)!r}).write_text(os.environ.get("IN_TEST", ""))',
              'assert 1 + 1 == 2']
     if fail: cells.append('assert False, "planted failure"')
