@@ -1,0 +1,82 @@
+"""`fusion_nb_run` end to end on the real CIFAR-10 archive, with a configuration small enough for a 2-core CPU.
+
+CI checks out `../shared` next to the repository, so the archive is at `../shared/data/cifar10-jpeg.tar.gz`
+relative to the clone. Without it the test is skipped locally and fails on CI (`CI=true`).
+The command is the console script installed next to this Python (`pip install -e .` puts it there).
+"""
+import json, os, subprocess, sys
+from pathlib import Path
+
+import pytest
+
+ARCHIVE = Path(__file__).resolve().parents[1].parent / 'shared' / 'data' / 'cifar10-jpeg.tar.gz'
+EXE = Path(sys.executable).parent / ('fusion_nb_run.exe' if os.name == 'nt' else 'fusion_nb_run')
+CIFAR10_CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck']
+SETUPS = ['mobilenetv2', 'fusion_frozen']
+HISTORY_KEYS = ['epoch', 'train_loss', 'train_acc', 'val_loss', 'val_acc', 'seconds', 'train_images_per_s']
+
+
+def _archive():
+    if ARCHIVE.exists(): return ARCHIVE
+    if os.environ.get('CI', '').lower() == 'true': pytest.fail(f'CI needs the CIFAR-10 archive at {ARCHIVE}')
+    pytest.skip(f'no CIFAR-10 archive at {ARCHIVE}')
+
+
+@pytest.fixture(scope='module')
+def run(tmp_path_factory):
+    "Run the console script once on the archive; return (output folder, completed process)."
+    archive = _archive()
+    assert EXE.exists(), f'the console script {EXE} is missing: install the package (pip install -e .)'
+    out = tmp_path_factory.mktemp('cli') / 'run'
+    cmd = [str(EXE), '--setups', ','.join(SETUPS), '--data', str(archive), '--img-size', '32', '--epochs', '1',
+           '--train-limit', '1000', '--test-limit', '500', '--no-pretrained', '--device', 'cpu', '--out', str(out)]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert p.returncode == 0, f'exit {p.returncode}\nstdout:\n{p.stdout[-4000:]}\nstderr:\n{p.stderr[-4000:]}'
+    return out, p
+
+
+def test_results_json(run):
+    out, p = run
+    r = json.loads((out / 'results.json').read_text())
+    assert list(r) == ['config', 'env', 'setups']
+    c = r['config']
+    expected = dict(setups=SETUPS, data=str(ARCHIVE), img_size=32, epochs=1, train_limit=1000, test_limit=500,
+                    pretrained=False, weights=None, device='cpu', out=str(run[0]), resume=False)
+    assert {k: c[k] for k in expected} == expected
+    for k in ('batch_size', 'lr', 'seed', 'preset', 'weight_decay'): assert k in c, k     # every setting used
+    assert set(r['env']) == {'torch', 'torchvision', 'device', 'device_name', 'cpu_count'}
+    assert r['env']['device'] == 'cpu'
+    assert list(r['setups']) == SETUPS
+    for name, s in r['setups'].items():
+        assert set(s) == {'val_acc', 'history', 'trainable_params', 'total_params', 'seconds'}, name
+        assert 0 <= s['val_acc'] <= 100, (name, s['val_acc'])
+        assert 0 < s['trainable_params'] <= s['total_params'] and s['seconds'] > 0, (name, s)
+        assert len(s['history']) == 1 and list(s['history'][0]) == HISTORY_KEYS, (name, s['history'])
+        assert s['history'][0]['val_acc'] == pytest.approx(s['val_acc'])
+    assert r['setups']['fusion_frozen']['trainable_params'] == 1_709_578            # the case study's head only
+
+
+def test_table_and_predictions(run):
+    out, p = run
+    r = json.loads((out / 'results.json').read_text())
+    table = (out / 'table.md').read_text()
+    assert '94.75' in table and '85.40' in table                                   # the case study's reported values
+    for name in SETUPS: assert f"{r['setups'][name]['val_acc']:.2f}" in table, name  # beside ours
+    pr = json.loads((out / 'predictions.json').read_text())
+    assert pr['classes'] == CIFAR10_CLASSES
+    assert len(pr['y_true']) == 500 and sorted(set(pr['y_true'])) == list(range(10))
+    assert list(pr['setups']) == SETUPS
+    for name, preds in pr['setups'].items():
+        assert len(preds) == 500 and all(0 <= x < 10 for x in preds), name
+        acc = 100 * sum(a == b for a, b in zip(preds, pr['y_true'])) / 500
+        assert acc == pytest.approx(r['setups'][name]['val_acc']), name
+
+
+def test_outputs_and_log(run):
+    out, p = run
+    assert sorted(f.name for f in (out / 'checkpoints').iterdir()) == sorted(f'{n}.pt' for n in SETUPS)
+    figs = {f.name for f in (out / 'figures').iterdir()}
+    assert {'samples.png', 'curves.png', 'pipeline.png', 'confusion_mobilenetv2.png', 'confusion_fusion_frozen.png'} <= figs, figs
+    assert 'data: ' in p.stdout and '1,000 training and 500 test images' in p.stdout, p.stdout
+    assert 'device: cpu' in p.stdout and str(out / 'results.json') in p.stdout
+    assert not [f for f in out.rglob('*.tmp')], 'temporary files left behind'
