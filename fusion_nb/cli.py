@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['DEVICES', 'BUILTIN_DATA', 'COMMON', 'CPU_SETUPS', 'PRESETS', 'CONFIG_KEYS', 'CPU_SPEEDS', 'RUN_INDEPENDENT',
-           'resolve_config', 'estimate_seconds', 'is_frozen_setup', 'validate_config', 'check_weights', 'atomic_write',
-           'save_json', 'save_text', 'save_figure', 'previous_run', 'env_info', 'RunLog', 'train_config', 'train_setup',
+           'resolve_config', 'estimate_seconds', 'is_frozen_setup', 'validate_config', 'check_weights', 'save_json',
+           'save_text', 'save_figure', 'previous_run', 'env_info', 'RunLog', 'train_config', 'train_setup',
            'restore_setup', 'run_reference', 'spread_indices', 'best_fusion', 'write_figures', 'run_case_study',
            'fusion_nb_run', 'describe_preset', 'cli_parser', 'main']
 
@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt
 from fastcore.script import Param, anno_parser, store_true
 from fastcore.imports import in_ipython
 
-from .dataset import load_data, show_samples
+from .dataset import atomic_write, load_data, show_samples
 from .backbones import DEFAULT_WEIGHTS, count_params
 from .fusion import SETUPS, CASE_STUDY_SETUPS, REFERENCES, build_model, LogitAverage, plot_pipeline
 from .training import TrainConfig, fit, evaluate, get_device, load_checkpoint
@@ -125,17 +125,7 @@ def check_weights(cfg:dict):
                                "or put the weights file where this message says.") from e
 
 # %% ../nbs/07_cli.ipynb #eaf4421a
-def atomic_write(path, write, mode='w'):
-    "Call `write(f)` on a temporary file next to `path`, then move it into place in one step."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, mode) as f: write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True); raise
-    return path
-
+# `atomic_write` (from 01): `write(f)` on a temporary file next to the target, then one `os.replace`.
 def save_json(obj, path): return atomic_write(path, lambda f: json.dump(obj, f, indent=1))
 def save_text(text:str, path): return atomic_write(path, lambda f: f.write(text))
 def save_figure(fig, path, dpi=110):

@@ -17,9 +17,9 @@ except ImportError: decode_image = None
 
 # %% auto #0
 __all__ = ['CIFAR10_CLASSES', 'IMAGENET_MEAN', 'IMAGENET_STD', 'ImageData', 'make_synthetic', 'show_samples', 'find_layout',
-           'read_cifar_batches', 'decode_file', 'read_image_folder', 'cache_root', 'folder_key', 'load_image_folder',
-           'extract_archive', 'load_folder', 'load_torchvision_cifar10', 'load_data', 'crop_flip', 'to_model_input',
-           'DeviceBatches']
+           'read_cifar_batches', 'decode_file', 'read_image_folder', 'cache_root', 'folder_key', 'atomic_write',
+           'load_image_folder', 'extract_archive', 'load_folder', 'load_torchvision_cifar10', 'load_data', 'crop_flip',
+           'to_model_input', 'DeviceBatches']
 
 # %% ../nbs/01_dataset.ipynb #871b9047
 CIFAR10_CLASSES = ('airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck')
@@ -256,15 +256,21 @@ def folder_key(root) -> str:
             items.append((os.path.relpath(os.path.join(dirpath, f), root), st.st_size, st.st_mtime_ns))
     return _digest([_CACHE_VERSION, items])
 
-def _atomic_save(obj, path: Path):
-    "torch.save `obj` to `path` via a temporary file in the same folder and a rename."
-    path.parent.mkdir(parents=True, exist_ok=True)
+_UMASK = os.umask(0o022); os.umask(_UMASK)   # read once: mkstemp makes owner-only files, we want normal ones
+
+def atomic_write(path, write, mode: str = 'w') -> Path:
+    "Call `write(f)` on a temporary file next to `path`, then move it into place in one step: never a half-written file."
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
     try:
-        with os.fdopen(fd, 'wb') as f: torch.save(obj, f)
+        os.fchmod(fd, 0o666 & ~_UMASK)
+        with os.fdopen(fd, mode) as f: write(f)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException:  # KeyboardInterrupt too: leave no partial file behind
         Path(tmp).unlink(missing_ok=True); raise
+    return path
+
+def _atomic_save(obj, path: Path): return atomic_write(path, lambda f: torch.save(obj, f), 'wb')
 
 def load_image_folder(root, cache_dir=None, progress: bool = True) -> ImageData:
     "`read_image_folder` with the decoded arrays cached per folder (keyed by `folder_key`)."

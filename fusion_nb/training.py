@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_training.ipynb #88d25b02
 from __future__ import annotations
-import contextlib, hashlib, math, os, time, uuid
+import contextlib, hashlib, math, os, time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .dataset import DeviceBatches, ImageData
+from .dataset import DeviceBatches, ImageData, atomic_write
 
 # %% auto #0
 __all__ = ['TrainConfig', 'check_config', 'get_device', 'amp_dtype', 'autocast', 'needs_scaler', 'epoch_seed', 'extract_features',
@@ -196,17 +196,8 @@ def predict(model, x: torch.Tensor, cfg: TrainConfig | None = None) -> torch.Ten
 
 # %% ../nbs/04_training.ipynb #053a2c70
 def save_checkpoint(path: str | Path, state: dict) -> Path:
-    "`torch.save(state)` to `path` atomically: a temporary file in the same folder, then `os.replace`."
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp')
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    except BaseException:  # KeyboardInterrupt too: leave no partial file behind
-        with contextlib.suppress(OSError): os.unlink(tmp)
-        raise
-    return path
+    "`torch.save(state)` to `path` atomically (01's `atomic_write`: a temporary file in the same folder, then `os.replace`)."
+    return atomic_write(path, lambda f: torch.save(state, f), 'wb')
 
 def load_checkpoint(path: str | Path) -> dict:
     "The state saved by `save_checkpoint`, on the CPU; a clear error if the file is not a readable checkpoint."
