@@ -10,10 +10,9 @@ Prints a markdown table and writes it atomically to --out.
     python bench/bench_data.py                                   # real JPEG data if found, else synthetic
     python bench/bench_data.py --data synthetic --n-images 2048 --repeats 3 --sizes 32,224
 """
-import argparse, os, platform, shlex, statistics, sys, tempfile, time
+import argparse, os, platform, shlex, statistics, sys, time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 import torchvision
@@ -21,7 +20,8 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms as T
 
-from fusion_nb.dataset import IMAGENET_MEAN, IMAGENET_STD, DeviceBatches, load_data
+from fusion_nb.cli import env_info
+from fusion_nb.dataset import IMAGENET_MEAN, IMAGENET_STD, DeviceBatches, atomic_write, load_data
 
 DEFAULT_DATA = '/tmp/cifar10-jpeg'
 
@@ -36,14 +36,6 @@ class PILDataset(Dataset):
 def pil_transform(size):
     return T.Compose([T.Resize(size), T.RandomCrop(size, padding=4 * size // 32), T.RandomHorizontalFlip(),
                       T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
-
-
-def cpu_name():
-    try:
-        for line in open('/proc/cpuinfo'):
-            if line.startswith('model name'): return line.split(':', 1)[1].strip()
-    except OSError: pass
-    return platform.processor() or 'unknown CPU'
 
 
 def sync(device):
@@ -129,7 +121,7 @@ def main():
     lines = [
         '# Data pipeline benchmark (`bench/bench_data.py`)', '',
         f"- Command: `python {' '.join(shlex.quote(v) for v in sys.argv)}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}).",
-        f'- Machine: {cpu_name()}, {os.cpu_count()} CPU cores, torch {torch.__version__} ({torch.get_num_threads()} threads), '
+        f'- Machine: {env_info("cpu")["device_name"]}, {os.cpu_count()} CPU cores, torch {torch.__version__} ({torch.get_num_threads()} threads), '
         f'torchvision {torchvision.__version__}, Python {platform.python_version()}; ours runs on `{device}`'
         + (f' ({torch.cuda.get_device_name(device)})' if device.type == 'cuda' else '') + '.',
         f'- Load average (1 min) at start / end: {load0:.2f} / {load1:.2f} (other processes may share the cores).',
@@ -152,11 +144,7 @@ def main():
     ]
     text = '\n'.join(lines) + '\n'
     print(text)
-    out = Path(a.out); out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f'.{out.name}.', suffix='.tmp')
-    with os.fdopen(fd, 'w') as f: f.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, out)
+    atomic_write(a.out, lambda f: f.write(text))
 
 
 if __name__ == '__main__':

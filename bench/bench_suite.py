@@ -22,14 +22,6 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
-def _cpu_name():
-    try:
-        for line in Path('/proc/cpuinfo').read_text().splitlines():
-            if line.startswith('model name'): return line.split(':', 1)[1].strip()
-    except OSError: pass
-    return platform.processor() or platform.machine()
-
-
 def _run(cmd, **kw):
     "Run `cmd`; return (wall seconds, peak RSS of the child in MiB, exit status, stdout+stderr tail)."
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -38,13 +30,6 @@ def _run(cmd, **kw):
     wall = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB on Linux, the max over children so far
     return wall, max(peak, before) / 1024, res.returncode, (res.stdout + res.stderr)[-3000:]
-
-
-def write_atomic(path, text):
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    with os.fdopen(fd, 'w', encoding='utf-8') as f: f.write(text)
-    os.replace(tmp, path)
 
 
 def main():
@@ -56,6 +41,8 @@ def main():
     p.add_argument('--out', default=str(ROOT / 'bench' / 'results' / 'suite.md'))
     args = p.parse_args()
     import torch
+    from fusion_nb.cli import env_info
+    from fusion_nb.dataset import atomic_write
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [BIN / 'fusion_nb_run', '--preset', 'cpu', '--setups', args.setup, '--epochs', '1', '--no-pretrained',
@@ -73,12 +60,12 @@ def main():
         wall, _, rc, tail = _run([BIN / 'nbdev_test'], cwd=ROOT)
         rows.append(('`nbdev_test` (all notebooks, default flags)', f'{wall:.0f} s wall', 'passed' if rc == 0 else f'FAILED ({rc})'))
     lines = [f'# Test suite and memory ({time.strftime("%Y-%m-%d")})', '',
-             f'Machine: {_cpu_name()}, {os.cpu_count()} CPUs, torch {torch.__version__}, '
+             f'Machine: {env_info("cpu")["device_name"]}, {os.cpu_count()} CPUs, torch {torch.__version__}, '
              f'{torch.get_num_threads()} threads, Python {platform.python_version()}.', '',
              '| what | measured | status |', '|---|---|---|'] + [f'| {a} | {b} | {c} |' for a, b, c in rows]
     text = '\n'.join(lines) + '\n'
     print(text)
-    write_atomic(args.out, text)
+    atomic_write(args.out, lambda f: f.write(text))
 
 
 if __name__ == '__main__':

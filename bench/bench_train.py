@@ -17,7 +17,7 @@ atomically to --out.
     python bench/bench_train.py --out bench/results/train.md
 """
 from __future__ import annotations
-import argparse, os, platform, statistics, tempfile, time
+import argparse, os, statistics, time
 
 import torch
 import torch.nn.functional as F
@@ -26,8 +26,9 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms as T
 
-from fusion_nb.dataset import IMAGENET_MEAN, IMAGENET_STD, DeviceBatches, make_synthetic
+from fusion_nb.dataset import IMAGENET_MEAN, IMAGENET_STD, DeviceBatches, atomic_write, make_synthetic
 from fusion_nb.fusion import build_model
+from fusion_nb.cli import env_info
 from fusion_nb.training import TrainConfig, amp_dtype, autocast, fit, get_device, train_epoch
 
 
@@ -155,7 +156,7 @@ def main():
     lines = []
     def log(s): print(s, flush=True)
     t_all = time.perf_counter()
-    name = torch.cuda.get_device_name(dev) if dev.type == 'cuda' else (platform.processor() or platform.machine())
+    name = env_info(dev)['device_name']
     env = (f'device: {dev.type} ({name}); torch {torch.__version__}, torchvision {torchvision.__version__}; '
            f'{torch.get_num_threads()} torch threads, {os.cpu_count()} CPUs; amp: {amp_dtype(dev, "auto") or "fp32"}; '
            f'{time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}')
@@ -195,16 +196,7 @@ def main():
               f'Whole benchmark: {time.perf_counter() - t_all:.0f} s.', '']
     text = '\n'.join(lines)
     print('\n' + text)
-    out = os.path.abspath(a.out)
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(out), prefix='.train.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'w') as f: f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
-    except BaseException:
-        if os.path.exists(tmp): os.unlink(tmp)
-        raise
+    atomic_write(a.out, lambda f: f.write(text))
 
 
 if __name__ == '__main__':
