@@ -10,7 +10,7 @@ __all__ = ['DEVICES', 'BUILTIN_DATA', 'COMMON', 'CPU_SETUPS', 'PRESETS', 'CONFIG
            'fusion_nb_run', 'describe_preset', 'cli_parser', 'main']
 
 # %% ../nbs/07_cli.ipynb #1c5dcdaf
-import argparse, json, os, platform, shutil, sys, tempfile, textwrap, time
+import argparse, json, os, platform, shutil, sys, textwrap, time
 from dataclasses import fields
 from pathlib import Path
 

@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_training.ipynb #88d25b02
 from __future__ import annotations
-import contextlib, hashlib, math, os, time
+import contextlib, hashlib, math, time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
