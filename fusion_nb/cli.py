@@ -6,8 +6,8 @@
 __all__ = ['DEVICES', 'BUILTIN_DATA', 'COMMON', 'CPU_SETUPS', 'PRESETS', 'CONFIG_KEYS', 'CPU_SPEEDS', 'RUN_INDEPENDENT',
            'resolve_config', 'estimate_seconds', 'is_frozen_setup', 'validate_config', 'check_weights', 'save_json',
            'save_text', 'save_figure', 'previous_run', 'env_info', 'RunLog', 'train_config', 'train_setup',
-           'restore_setup', 'run_reference', 'spread_indices', 'best_fusion', 'write_figures', 'run_case_study',
-           'fusion_nb_run', 'describe_preset', 'cli_parser', 'main']
+           'restore_setup', 'run_reference', 'spread_indices', 'best_fusion', 'cam_models', 'gradcam_check',
+           'write_figures', 'run_case_study', 'fusion_nb_run', 'describe_preset', 'cli_parser', 'main']
 
 # %% ../nbs/07_cli.ipynb #1c5dcdaf
 import argparse, json, os, platform, shutil, sys, textwrap, time
@@ -236,6 +236,26 @@ def best_fusion(results:dict):
     fusions = [n for n in results['setups'] if n in SETUPS and len(SETUPS[n].backbones) > 1]
     return max(fusions, key=lambda n: results['setups'][n]['val_acc'], default=None)
 
+def cam_models(results:dict, models:dict) -> dict:
+    "The models Grad-CAM shows, those of them in `models`: the two baselines and the best fusion."
+    return {n: models[n] for n in ('resnet50', 'mobilenetv2', best_fusion(results)) if n in models}
+
+def _check_cam_size(img_size:int):
+    if img_size <= 32: raise ValueError(f"at {img_size} px the backbones' last feature maps are 1×1, so Grad-CAM "
+                                        "would be blank (06); use --img-size 64 or more")
+
+def gradcam_check(data, models:dict, img_size:int, n:int=256, frac:float=0.1, device='cpu') -> dict:
+    "06's `deletion_check` for each of `models` on `n` test images of `data` that cycle through the classes."
+    _check_cam_size(img_size)
+    from fusion_nb.gradcam import deletion_check
+    idx = spread_indices(data.y_test, n)
+    res = {}
+    for name, m in models.items():                    # one model on the device at a time
+        res.update(deletion_check({name: m.to(device)}, data.x_test[idx], data.y_test[idx], img_size=img_size, frac=frac))
+        m.cpu()
+    return dict(n_images=len(idx), img_size=img_size, frac=frac, target='the true class',
+                fill='the mean colour (0 after ImageNet normalisation)', models=res)
+
 def write_figures(out, results:dict, predictions:dict, data, models:dict, img_size:int, log=print, n_images=16) -> list:
     "Write the run's figures to `out/figures`; return the paths written."
     figdir, done, setups = Path(out)/'figures', [], results['setups']
@@ -251,11 +271,9 @@ def write_figures(out, results:dict, predictions:dict, data, models:dict, img_si
         jobs.append((f'predictions_{best}', lambda: plot_predictions(data.x_test[idx], [y_true[i] for i in idx],
                                                                       [predictions['setups'][best][i] for i in idx], classes, title=best)))
         def cam():
-            if img_size <= 32: raise ValueError(f"at {img_size} px the backbones' last feature maps are 1×1, so Grad-CAM "
-                                                "would be blank (06); use --img-size 64 or more")
+            _check_cam_size(img_size)
             from fusion_nb.gradcam import gradcam_figure
-            cam_models = {n: models[n] for n in ('resnet50', 'mobilenetv2', best) if n in models}
-            return gradcam_figure(cam_models, data.x_test[idx[:4]], data.y_test[idx[:4]], classes, img_size=img_size)
+            return gradcam_figure(cam_models(results, models), data.x_test[idx[:4]], data.y_test[idx[:4]], classes, img_size=img_size)
         jobs.append(('gradcam', cam))
     for name, make in jobs:
         try: done.append(save_figure(make(), figdir/f'{name}.png'))
@@ -268,7 +286,7 @@ def run_case_study(setups=None, preset:str='paper', data=None, img_size:int=None
                    lr:float=None, train_limit:int=None, test_limit:int=None, pretrained:bool=None, device:str=None,
                    seed:int=None, out=None, resume:bool=False, progress:bool=True, figures:bool=True, quiet:bool=False,
                    **settings) -> dict:
-    "Run the case study's setups and write results.json, table.md, predictions.json, checkpoints and figures to `out`."
+    "Run the case study's setups and write results.json, table.md, predictions.json, checkpoints, figures and gradcam.json to `out`."
     cfg = resolve_config(preset, setups=setups, data=data, img_size=img_size, epochs=epochs, batch_size=batch_size, lr=lr,
                          train_limit=train_limit, test_limit=test_limit, pretrained=pretrained, device=device,
                          seed=seed, out=out, resume=resume, **settings)
@@ -319,6 +337,13 @@ def run_case_study(setups=None, preset:str='paper', data=None, img_size:int=None
         for n in ('resnet50', 'mobilenetv2', best_fusion(results)):          # the models Grad-CAM shows
             if n in results['setups'] and n not in models: models[n] = restore_setup(n, ds, cfg, out)
         write_figures(out, results, predictions, ds, models, cfg['img_size'], log)
+        try:
+            check = gradcam_check(ds, cam_models(results, models), cfg['img_size'], device=dev)
+            save_json(check, out/'gradcam.json')
+            log(f"Grad-CAM deletion check on {check['n_images']} test images (drop of the true class's logit, top 10% of "
+                "pixels by map vs 10% at random): " + '; '.join(f"{k} {v['top_drop']:.2f} vs {v['random_drop']:.2f}"
+                                                              for k, v in check['models'].items()) + f" ({out/'gradcam.json'})")
+        except Exception as e: log(f"Grad-CAM check skipped: {type(e).__name__}: {e}")
     log(f"results: {out/'results.json'}, table: {out/'table.md'}, predictions: {pred_path}, checkpoints: {out/'checkpoints'}")
     return results
 

@@ -178,6 +178,7 @@ SETUPS = {s.name: s for s in [
     Setup('fusion_gated_frozen', {b: 0 for b in _BOTH}, 'gated', 'both frozen; gated multimodal unit (GMU) fusion'),
     Setup('fusion_aligned_finetune', dict(FINETUNE_BLOCKS), 'projected', 'same blocks as fusion_finetune; projected + LayerNorm head'),
     Setup('fusion_gated_finetune', dict(FINETUNE_BLOCKS), 'gated', 'same blocks as fusion_finetune; GMU head'),
+    Setup('fusion_full', {b: 'all' for b in _BOTH}, 'concat', 'both backbones trained end to end (every block), case study head'),
 ]}
 CASE_STUDY_SETUPS = ('resnet50', 'mobilenetv2', 'fusion_frozen', 'fusion_finetune')
 REFERENCES = {'logit_average': ('resnet50', 'mobilenetv2')}

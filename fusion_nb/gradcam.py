@@ -21,7 +21,8 @@ from .dataset import to_model_input
 # %% auto #0
 __all__ = ['PATCH_CLASSES', 'PATCH_COLOURS', 'DISTRACTOR_COLOURS', 'as_targets', 'keep_modes', 'cam_layers', 'default_layer',
            'cam_input', 'check_spatial', 'gradcam', 'raw_cams', 'resample', 'combine', 'branch_cams',
-           'make_patch_images', 'peak_in_box', 'rank_correlation', 'deletion_drop', 'overlay', 'gradcam_figure']
+           'make_patch_images', 'peak_in_box', 'rank_correlation', 'deletion_drop', 'overlay', 'gradcam_figure',
+           'model_maps', 'deletion_check']
 
 # %% ../nbs/06_gradcam.ipynb #08934efa
 def as_targets(targets, n: int) -> list | None:
@@ -191,12 +192,12 @@ def deletion_drop(model: nn.Module, x: torch.Tensor, maps: np.ndarray, targets, 
     k = max(1, int(round(frac * m.shape[1])))
     g = torch.Generator().manual_seed(seed)
     def mask(scores): return torch.zeros_like(m, dtype=torch.bool).scatter_(1, scores.topk(k, 1).indices, True)
-    t = torch.as_tensor(targets).long()
+    t = torch.as_tensor(targets).long().to(x.device)
     with torch.no_grad(), keep_modes(model):
         model.eval()
-        logit = lambda inp: model(inp)[torch.arange(n), t]
+        logit = lambda inp: model(inp)[torch.arange(n, device=x.device), t]
         base = logit(x)
-        drops = [base - logit(x.masked_fill(mask(s).reshape(n, 1, *x.shape[-2:]), fill))
+        drops = [base - logit(x.masked_fill(mask(s).reshape(n, 1, *x.shape[-2:]).to(x.device), fill))
                  for s in (m, torch.rand(m.shape, generator=g))]
     return drops[0], drops[1]
 
@@ -260,3 +261,25 @@ def gradcam_figure(models: dict[str, nn.Module], images: torch.Tensor, labels, c
     fig.suptitle(f'Grad-CAM for {tgt}', fontsize=10)
     fig.tight_layout()
     return fig
+
+# %% ../nbs/06_gradcam.ipynb #af8aa740
+def model_maps(model: nn.Module, x: torch.Tensor, targets=None) -> np.ndarray:
+    "One Grad-CAM map per image, at the input's size: the model's own, or for a fusion model its branches combined."
+    return gradcam(model, x, targets) if len(cam_layers(model)) == 1 else branch_cams(model, x, targets)['combined']
+
+def deletion_check(models: dict[str, nn.Module], images: torch.Tensor, labels, preprocess: Callable | None = None,
+                   img_size: int = 224, frac: float = 0.1, fill: float = 0., batch_size: int = 32, seed: int = 0) -> dict:
+    "Per model: mean drop of the true class's logit when the top-`frac` pixels by its Grad-CAM are set to `fill`, vs a random `frac`."
+    if len(images) != len(labels): raise ValueError(f'{len(images)} images but {len(labels)} labels.')
+    if not 0 < frac < 1: raise ValueError(f'frac must be between 0 and 1 (a share of the pixels), got {frac!r}.')
+    preprocess = preprocess or (lambda im: to_model_input(im, img_size, channels_last=False))
+    labels, out = torch.as_tensor(labels).long(), {}
+    for name, model in models.items():
+        dev, drops = next(model.parameters()).device, []
+        for i in range(0, len(images), batch_size):
+            x, y = preprocess(images[i:i + batch_size]).to(dev), labels[i:i + batch_size]
+            drops.append([d.cpu().double() for d in deletion_drop(model, x, model_maps(model, x, y), y, frac, fill, seed + i)])
+        top, rnd = (torch.cat(d) for d in zip(*drops))
+        out[name] = dict(n=len(top), frac=frac, top_drop=top.mean().item(), random_drop=rnd.mean().item(),
+                         top_beats_random=(top > rnd).double().mean().item())
+    return out
