@@ -11,6 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import matplotlib.pyplot as plt
+import pandas as pd
 from scipy.stats import spearmanr
 from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.activations_and_gradients import ActivationsAndGradients
@@ -22,7 +23,7 @@ from .dataset import to_model_input
 __all__ = ['PATCH_CLASSES', 'PATCH_COLOURS', 'DISTRACTOR_COLOURS', 'as_targets', 'keep_modes', 'cam_layers', 'default_layer',
            'cam_input', 'check_spatial', 'gradcam', 'raw_cams', 'resample', 'combine', 'branch_cams',
            'make_patch_images', 'peak_in_box', 'rank_correlation', 'deletion_drop', 'overlay', 'gradcam_figure',
-           'model_maps', 'deletion_check']
+           'model_maps', 'deletion_check', 'deletion_table']
 
 # %% ../nbs/06_gradcam.ipynb #08934efa
 def as_targets(targets, n: int) -> list | None:
@@ -283,3 +284,17 @@ def deletion_check(models: dict[str, nn.Module], images: torch.Tensor, labels, p
         out[name] = dict(n=len(top), frac=frac, top_drop=top.mean().item(), random_drop=rnd.mean().item(),
                          top_beats_random=(top > rnd).double().mean().item())
     return out
+
+# %% ../nbs/06_gradcam.ipynb #6fd9ef47
+def deletion_table(check: dict, results: dict | None = None) -> pd.DataFrame:
+    "`deletion_check`'s numbers (or a run's `gradcam.json`) as a table, with each model's val_acc from `results`."
+    models = check.get('models', check)
+    pct = round(100 * next(iter(models.values()))['frac']) if models else 10
+    rows = []
+    for name, v in models.items():
+        row = {'model': name}
+        if results is not None: row['val acc (%)'] = results['setups'].get(name, {}).get('val_acc', float('nan'))
+        row.update({f'logit drop, top {pct}% by map': v['top_drop'], f'logit drop, random {pct}%': v['random_drop'],
+                    'map beats random (% of images)': 100 * v['top_beats_random'], 'images': v['n']})
+        rows.append(row)
+    return pd.DataFrame(rows).set_index('model').round(2)
