@@ -245,16 +245,17 @@ def _check_cam_size(img_size:int):
                                         "would be blank (06); use --img-size 64 or more")
 
 def gradcam_check(data, models:dict, img_size:int, n:int=256, frac:float=0.1, device='cpu') -> dict:
-    "06's `deletion_check` for each of `models` on `n` test images of `data` that cycle through the classes."
+    "06's `deletion_check` for each of `models`, and `branch_shares` for the fusion models, on `n` test images that cycle through the classes."
     _check_cam_size(img_size)
-    from fusion_nb.gradcam import deletion_check
+    from fusion_nb.gradcam import deletion_check, branch_shares, cam_layers
     idx = spread_indices(data.y_test, n)
-    res = {}
+    res, branches = {}, {}
     for name, m in models.items():                    # one model on the device at a time
         res.update(deletion_check({name: m.to(device)}, data.x_test[idx], data.y_test[idx], img_size=img_size, frac=frac))
+        if len(cam_layers(m)) > 1: branches[name] = branch_shares(m, data.x_test[idx], data.y_test[idx], img_size=img_size)
         m.cpu()
     return dict(n_images=len(idx), img_size=img_size, frac=frac, target='the true class',
-                fill='the mean colour (0 after ImageNet normalisation)', models=res)
+                fill='the mean colour (0 after ImageNet normalisation)', models=res, branches=branches)
 
 def write_figures(out, results:dict, predictions:dict, data, models:dict, img_size:int, log=print, n_images=16) -> list:
     "Write the run's figures to `out/figures`; return the paths written."
@@ -340,9 +341,12 @@ def run_case_study(setups=None, preset:str='paper', data=None, img_size:int=None
         try:
             check = gradcam_check(ds, cam_models(results, models), cfg['img_size'], device=dev)
             save_json(check, out/'gradcam.json')
-            log(f"Grad-CAM deletion check on {check['n_images']} test images (drop of the true class's logit, top 10% of "
-                "pixels by map vs 10% at random): " + '; '.join(f"{k} {v['top_drop']:.2f} vs {v['random_drop']:.2f}"
-                                                              for k, v in check['models'].items()) + f" ({out/'gradcam.json'})")
+            log(f"Grad-CAM deletion check on {check['n_images']} test images (drop of the true class's logit for the top 10% "
+                "of pixels by its map / 10% at random / the top 10% by another image's map): " +
+                '; '.join(f"{k} {v['top_drop']:.2f} / {v['random_drop']:.2f} / {v['other_map_drop']:.2f}"
+                          for k, v in check['models'].items()) + f" ({out/'gradcam.json'})")
+            from fusion_nb.gradcam import branch_summary
+            for k, v in check['branches'].items(): log(f"{k}, branch by branch: {branch_summary(v)}")
         except Exception as e: log(f"Grad-CAM check skipped: {type(e).__name__}: {e}")
     log(f"results: {out/'results.json'}, table: {out/'table.md'}, predictions: {pred_path}, checkpoints: {out/'checkpoints'}")
     return results

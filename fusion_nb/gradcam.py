@@ -23,7 +23,7 @@ from .dataset import to_model_input
 __all__ = ['PATCH_CLASSES', 'PATCH_COLOURS', 'DISTRACTOR_COLOURS', 'as_targets', 'keep_modes', 'cam_layers', 'default_layer',
            'cam_input', 'check_spatial', 'gradcam', 'raw_cams', 'resample', 'combine', 'branch_cams',
            'make_patch_images', 'peak_in_box', 'rank_correlation', 'deletion_drop', 'overlay', 'gradcam_figure',
-           'model_maps', 'deletion_check', 'deletion_table']
+           'model_maps', 'deletion_check', 'deletion_table', 'deletion_markdown', 'branch_shares', 'branch_summary']
 
 # %% ../nbs/06_gradcam.ipynb #08934efa
 def as_targets(targets, n: int) -> list | None:
@@ -270,19 +270,28 @@ def model_maps(model: nn.Module, x: torch.Tensor, targets=None) -> np.ndarray:
 
 def deletion_check(models: dict[str, nn.Module], images: torch.Tensor, labels, preprocess: Callable | None = None,
                    img_size: int = 224, frac: float = 0.1, fill: float = 0., batch_size: int = 32, seed: int = 0) -> dict:
-    "Per model: mean drop of the true class's logit when the top-`frac` pixels by its Grad-CAM are set to `fill`, vs a random `frac`."
+    "Per model: mean drop of the true class's logit when the top-`frac` pixels by its Grad-CAM are set to `fill`, vs two controls."
     if len(images) != len(labels): raise ValueError(f'{len(images)} images but {len(labels)} labels.')
+    if len(images) < 2: raise ValueError('deletion_check needs at least 2 images (one control uses another image\'s map).')
     if not 0 < frac < 1: raise ValueError(f'frac must be between 0 and 1 (a share of the pixels), got {frac!r}.')
     preprocess = preprocess or (lambda im: to_model_input(im, img_size, channels_last=False))
     labels, out = torch.as_tensor(labels).long(), {}
+    batches = [slice(i, i + batch_size) for i in range(0, len(images), batch_size)]
     for name, model in models.items():
-        dev, drops = next(model.parameters()).device, []
-        for i in range(0, len(images), batch_size):
-            x, y = preprocess(images[i:i + batch_size]).to(dev), labels[i:i + batch_size]
-            drops.append([d.cpu().double() for d in deletion_drop(model, x, model_maps(model, x, y), y, frac, fill, seed + i)])
-        top, rnd = (torch.cat(d) for d in zip(*drops))
+        dev = next(model.parameters()).device
+        x_of = lambda b: preprocess(images[b]).to(dev)
+        maps = np.concatenate([model_maps(model, x_of(b), labels[b]) for b in batches])
+        others = np.roll(maps, 1, axis=0)                       # image i gets the map of image i-1
+        drops = []
+        for b in batches:
+            x, y = x_of(b), labels[b]
+            top, rnd = deletion_drop(model, x, maps[b], y, frac, fill, seed + b.start)
+            other = deletion_drop(model, x, others[b], y, frac, fill, seed + b.start)[0]
+            drops.append([d.cpu().double() for d in (top, rnd, other)])
+        top, rnd, other = (torch.cat(d) for d in zip(*drops))
         out[name] = dict(n=len(top), frac=frac, top_drop=top.mean().item(), random_drop=rnd.mean().item(),
-                         top_beats_random=(top > rnd).double().mean().item())
+                         other_map_drop=other.mean().item(), top_beats_random=(top > rnd).double().mean().item(),
+                         top_beats_other_map=(top > other).double().mean().item())
     return out
 
 # %% ../nbs/06_gradcam.ipynb #6fd9ef47
@@ -294,7 +303,37 @@ def deletion_table(check: dict, results: dict | None = None) -> pd.DataFrame:
     for name, v in models.items():
         row = {'model': name}
         if results is not None: row['val acc (%)'] = results['setups'].get(name, {}).get('val_acc', float('nan'))
-        row.update({f'logit drop, top {pct}% by map': v['top_drop'], f'logit drop, random {pct}%': v['random_drop'],
-                    'map beats random (% of images)': 100 * v['top_beats_random'], 'images': v['n']})
+        row.update({f'drop: top {pct}% by map': v['top_drop'], f'drop: random {pct}%': v['random_drop'],
+                    f"drop: top {pct}% by another image's map": v['other_map_drop'],
+                    'map beats random (% of images)': 100 * v['top_beats_random'],
+                    "map beats other image's (% of images)": 100 * v['top_beats_other_map'], 'images': v['n']})
         rows.append(row)
     return pd.DataFrame(rows).set_index('model').round(2)
+
+# %% ../nbs/06_gradcam.ipynb #df4e102f
+def deletion_markdown(check: dict, results: dict | None = None) -> str:
+    "`deletion_table` as a markdown table."
+    t = deletion_table(check, results)
+    fmt = lambda col, v: f'{int(v):,}' if col == 'images' else '—' if v != v else f'{v:.2f}'
+    return '\n'.join(['| ' + ' | '.join(['model', *t.columns]) + ' |', '|---|' + '---:|' * len(t.columns),
+                      *('| ' + ' | '.join([name, *(fmt(c, row[c]) for c in t.columns)]) + ' |' for name, row in t.iterrows())])
+
+# %% ../nbs/06_gradcam.ipynb #389a2b99
+def branch_shares(model: nn.Module, images: torch.Tensor, labels, preprocess: Callable | None = None,
+                  img_size: int = 224, batch_size: int = 32) -> dict:
+    "Per branch of a fusion model: its mean part of the true class's logit (the sum of its raw map) and the share of images where that part is the largest."
+    if len(cam_layers(model)) < 2: raise ValueError(f'{type(model).__name__} has one branch: branch_shares needs a fusion model.')
+    preprocess = preprocess or (lambda im: to_model_input(im, img_size, channels_last=False))
+    labels, dev, sums = torch.as_tensor(labels).long(), next(model.parameters()).device, {}
+    for i in range(0, len(images), batch_size):
+        res = raw_cams(model, preprocess(images[i:i + batch_size]).to(dev), labels[i:i + batch_size])
+        res.pop('logits')
+        for k, v in res.items(): sums.setdefault(k, []).append(v.sum((1, 2)))
+    parts = np.stack([np.concatenate(v) for v in sums.values()])          # branches × images
+    top = parts.argmax(0)
+    return {k: dict(mean_part=float(parts[j].mean()), largest_in=float((top == j).mean())) for j, k in enumerate(sums)}
+
+def branch_summary(shares: dict) -> str:
+    "`branch_shares` in words."
+    return '; '.join(f"{k}: {v['mean_part']:+.2f} of the logit on average, the larger part in {v['largest_in']:.0%} of the images"
+                     for k, v in shares.items())
