@@ -220,11 +220,15 @@ def _branch_panels(res: dict, size: tuple[int, int]) -> dict[str, np.ndarray]:
     up = lambda a: F.interpolate(torch.as_tensor(a)[:, None], size=size, mode='bilinear', align_corners=False)[:, 0].numpy()
     return {k: up(p / top) for k, p in pos.items()}
 
+def _preprocess(preprocess: Callable | None, img_size: int) -> Callable:
+    "`preprocess`, or by default training's evaluation path: uint8 images to `img_size`, ImageNet-normalised."
+    return preprocess or (lambda im: to_model_input(im, img_size, channels_last=False))
+
 def gradcam_figure(models: dict[str, nn.Module], images: torch.Tensor, labels, classes: Sequence[str],
                    targets='label', preprocess: Callable | None = None, img_size: int = 224,
                    size: float = 1.7) -> plt.Figure:
     "Fig. 5: a row per image; the image, then each model's Grad-CAM (fusion models: per branch and combined)."
-    preprocess = preprocess or (lambda im: to_model_input(im, img_size, channels_last=False))
+    preprocess = _preprocess(preprocess, img_size)
     labels = torch.as_tensor(labels).long()
     x = preprocess(images)
     cols = []                                                  # (title, maps N×H×W, per-image notes, preds)
@@ -274,17 +278,17 @@ def deletion_check(models: dict[str, nn.Module], images: torch.Tensor, labels, p
     if len(images) != len(labels): raise ValueError(f'{len(images)} images but {len(labels)} labels.')
     if len(images) < 2: raise ValueError('deletion_check needs at least 2 images (one control uses another image\'s map).')
     if not 0 < frac < 1: raise ValueError(f'frac must be between 0 and 1 (a share of the pixels), got {frac!r}.')
-    preprocess = preprocess or (lambda im: to_model_input(im, img_size, channels_last=False))
+    preprocess = _preprocess(preprocess, img_size)
     labels, out = torch.as_tensor(labels).long(), {}
     batches = [slice(i, i + batch_size) for i in range(0, len(images), batch_size)]
     for name, model in models.items():
         dev = next(model.parameters()).device
-        x_of = lambda b: preprocess(images[b]).to(dev)
-        maps = np.concatenate([model_maps(model, x_of(b), labels[b]) for b in batches])
+        xs = [preprocess(images[b]).to(dev) for b in batches]
+        maps = np.concatenate([model_maps(model, x, labels[b]) for x, b in zip(xs, batches)])
         others = np.roll(maps, 1, axis=0)                       # image i gets the map of image i-1
         drops = []
-        for b in batches:
-            x, y = x_of(b), labels[b]
+        for x, b in zip(xs, batches):
+            y = labels[b]
             top, rnd = deletion_drop(model, x, maps[b], y, frac, fill, seed + b.start)
             other = deletion_drop(model, x, others[b], y, frac, fill, seed + b.start)[0]
             drops.append([d.cpu().double() for d in (top, rnd, other)])
@@ -323,7 +327,7 @@ def branch_shares(model: nn.Module, images: torch.Tensor, labels, preprocess: Ca
                   img_size: int = 224, batch_size: int = 32) -> dict:
     "Per branch of a fusion model: its mean part of the true class's logit (the sum of its raw map) and the share of images where that part is the largest."
     if len(cam_layers(model)) < 2: raise ValueError(f'{type(model).__name__} has one branch: branch_shares needs a fusion model.')
-    preprocess = preprocess or (lambda im: to_model_input(im, img_size, channels_last=False))
+    preprocess = _preprocess(preprocess, img_size)
     labels, dev, sums = torch.as_tensor(labels).long(), next(model.parameters()).device, {}
     for i in range(0, len(images), batch_size):
         res = raw_cams(model, preprocess(images[i:i + batch_size]).to(dev), labels[i:i + batch_size])
