@@ -4,20 +4,21 @@
 
 # %% ../nbs/03_fusion.ipynb #eba178aa
 from __future__ import annotations
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import matplotlib.pyplot as plt
 import torch
 from matplotlib.patches import FancyBboxPatch, Patch, Rectangle
 from torch import nn
 
-from .backbones import (DEFAULT_WEIGHTS, DISPLAY_NAMES, Backbone, check_backbone_name, count_params,
+from .backbones import (DEFAULT_WEIGHTS, DISPLAY_NAMES, Backbone, check_backbone_name, count_params, get_weights,
                                  make_backbone)
 
 # %% auto #0
-__all__ = ['HEADS', 'FINETUNE_BLOCKS', 'SETUPS', 'CASE_STUDY_SETUPS', 'REFERENCES', 'layer_text', 'ConcatHead', 'LinearHead',
-           'ProjectedHead', 'GatedHead', 'gate_by_class', 'plot_gate_by_class', 'FusionModel', 'Setup', 'get_setup',
-           'make_head', 'build_model', 'LogitAverage', 'plot_pipeline']
+__all__ = ['HEADS', 'INITS', 'FINETUNE_BLOCKS', 'SETUPS', 'CASE_STUDY_SETUPS', 'MEMBERS_FIRST', 'REFERENCES', 'SETUP_NAMES',
+           'layer_text', 'ConcatHead', 'LinearHead', 'ProjectedHead', 'GatedHead', 'gate_by_class',
+           'plot_gate_by_class', 'FusionModel', 'Setup', 'get_setup', 'needs', 'init_of', 'make_head', 'architecture',
+           'build_model', 'LogitAverage', 'plot_pipeline']
 
 # %% ../nbs/03_fusion.ipynb #403e7029
 def layer_text(m: nn.Module) -> str:
@@ -158,30 +159,39 @@ class FusionModel(nn.Module):
 
 # %% ../nbs/03_fusion.ipynb #8780df5a
 HEADS = ('linear', 'concat', 'projected', 'gated')
+INITS = ('pretrained', 'members')
 FINETUNE_BLOCKS = {'resnet50': 3, 'mobilenetv2': 3}  # ResNet50 layer4.0-2; MobileNetV2 features.16-18
 
 @dataclass
 class Setup:
-    "A named model: backbone name → trainable trailing blocks (int 0..n_blocks or 'all'), head kind, description."
+    "A named model: backbone name → trainable trailing blocks (int 0..n_blocks or 'all'), head kind, description, where the backbones start."
     name: str
     backbones: dict = field(default_factory=dict)
     head: str = 'concat'
     description: str = ''
+    init: str = 'pretrained'   # 'pretrained': the run's weights (ImageNet, or random); 'members': the run's own trained baselines
 
 _BOTH = ('resnet50', 'mobilenetv2')
+_FROZEN = {b: 0 for b in _BOTH}
 SETUPS = {s.name: s for s in [
     Setup('resnet50', {'resnet50': 'all'}, 'linear', 'ResNet50 fine-tuned end to end, new linear classifier (case study baseline)'),
     Setup('mobilenetv2', {'mobilenetv2': 'all'}, 'linear', 'MobileNetV2 fine-tuned end to end, new linear classifier (case study baseline)'),
-    Setup('fusion_frozen', {b: 0 for b in _BOTH}, 'concat', 'both backbones frozen, concatenated features, case study head'),
+    Setup('fusion_frozen', dict(_FROZEN), 'concat', 'both backbones frozen, concatenated features, case study head'),
     Setup('fusion_finetune', dict(FINETUNE_BLOCKS), 'concat', "last stage of each backbone trainable (ResNet50 layer4, MobileNetV2 features.16-18), case study head"),
-    Setup('fusion_aligned_frozen', {b: 0 for b in _BOTH}, 'projected', 'both frozen; each branch projected to 512 + LayerNorm before the MLP'),
-    Setup('fusion_gated_frozen', {b: 0 for b in _BOTH}, 'gated', 'both frozen; gated multimodal unit (GMU) fusion'),
+    Setup('fusion_aligned_frozen', dict(_FROZEN), 'projected', 'both frozen; each branch projected to 512 + LayerNorm before the MLP'),
+    Setup('fusion_gated_frozen', dict(_FROZEN), 'gated', 'both frozen; gated multimodal unit (GMU) fusion'),
     Setup('fusion_aligned_finetune', dict(FINETUNE_BLOCKS), 'projected', 'same blocks as fusion_finetune; projected + LayerNorm head'),
     Setup('fusion_gated_finetune', dict(FINETUNE_BLOCKS), 'gated', 'same blocks as fusion_finetune; GMU head'),
     Setup('fusion_full', {b: 'all' for b in _BOTH}, 'concat', 'both backbones trained end to end (every block), case study head'),
+    Setup('members_frozen', dict(_FROZEN), 'concat', "backbones of this run's trained resnet50 and mobilenetv2, frozen; case study head", 'members'),
+    Setup('members_aligned_frozen', dict(_FROZEN), 'projected', "the trained baselines' backbones, frozen; projected + LayerNorm head", 'members'),
+    Setup('members_gated_frozen', dict(_FROZEN), 'gated', "the trained baselines' backbones, frozen; GMU head", 'members'),
+    Setup('members_finetune', dict(FINETUNE_BLOCKS), 'concat', "the trained baselines' backbones, last stage of each fine-tuned further; case study head", 'members'),
 ]}
 CASE_STUDY_SETUPS = ('resnet50', 'mobilenetv2', 'fusion_frozen', 'fusion_finetune')
+MEMBERS_FIRST = tuple(n for n, s in SETUPS.items() if s.init == 'members')
 REFERENCES = {'logit_average': ('resnet50', 'mobilenetv2')}
+SETUP_NAMES = (*SETUPS, *REFERENCES)   # every name `fusion_nb_run --setups` accepts
 
 # %% ../nbs/03_fusion.ipynb #8bef3b61
 def get_setup(setup: str | Setup) -> Setup:
@@ -189,6 +199,17 @@ def get_setup(setup: str | Setup) -> Setup:
     if isinstance(setup, Setup): return setup
     if setup not in SETUPS: raise ValueError(f"Unknown setup {setup!r}; valid setups: {', '.join(SETUPS)}")
     return SETUPS[setup]
+
+def needs(name: str) -> tuple[str, ...]:
+    "The setups that must be trained earlier in the same run: a reference's members, a members-first setup's baselines."
+    if name in REFERENCES: return tuple(REFERENCES[name])
+    s = get_setup(name)
+    return tuple(check_backbone_name(b) for b in s.backbones) if s.init == 'members' else ()
+
+def init_of(name: str, weights: str | None) -> str:
+    "Where setup `name`'s backbones start: 'imagenet', 'random' (weights=None) or 'members' (the run's trained baselines)."
+    if name in REFERENCES or get_setup(name).init == 'members': return 'members'
+    return 'random' if get_weights(_BOTH[0], weights) is None else 'imagenet'
 
 def make_head(kind: str, in_dims, n_classes: int = 10) -> nn.Module:
     "A head of `kind` ('linear', 'concat', 'projected', 'gated') for features of sizes `in_dims`."
@@ -201,13 +222,38 @@ def make_head(kind: str, in_dims, n_classes: int = 10) -> nn.Module:
     if kind == 'gated': return GatedHead(in_dims, n_classes=n_classes)
     raise ValueError(f"Unknown head {kind!r}; valid heads: {', '.join(HEADS)}")
 
+def _member_backbone(s: Setup, name: str, members) -> nn.Module:
+    "The trained backbone `name` among `members` (setup name → trained model or `Backbone`), or a clear error."
+    m = (members or {}).get(name)
+    if m is None:
+        got = ', '.join(members) if members else 'none'
+        raise ValueError(f"{s.name} starts from the backbones of this run's trained {' and '.join(needs(s.name))}, but "
+                         f"{name} is not among the trained models given (members: {got}). Train it first: in fusion_nb_run "
+                         f"add {name} to --setups; in Python pass members={{'{name}': trained_model, ...}}.")
+    b = m.backbones[name] if isinstance(m, FusionModel) and name in m.backbones else m
+    if not isinstance(b, Backbone) or b.name != name:
+        got = f'a model with backbones {list(m.backbones)}' if isinstance(m, FusionModel) else type(m).__name__
+        raise ValueError(f'members[{name!r}] must be a trained {name} model or Backbone, got {got}')
+    return b
+
+def architecture(setup: str | Setup, n_classes: int = 10) -> FusionModel:
+    "A setup's model with random weights, whatever its `init`: the shape to load a checkpoint into, or to draw."
+    return build_model(replace(get_setup(setup), init='pretrained'), weights=None, n_classes=n_classes)
+
 def build_model(setup: str | Setup, weights: str | None = DEFAULT_WEIGHTS, n_classes: int = 10,
-                progress: bool = True) -> FusionModel:
-    "The `FusionModel` of a setup (name or `Setup`), backbones with ImageNet `weights` (None: random init)."
+                progress: bool = True, members: dict | None = None) -> FusionModel:
+    "The `FusionModel` of a setup: backbones with ImageNet `weights` (None: random), or copies of the trained `members`' backbones."
     s = get_setup(setup)
     if not s.backbones: raise ValueError(f'setup {s.name!r} has no backbones')
+    if s.init not in INITS: raise ValueError(f"setup {s.name!r}: init must be one of {', '.join(INITS)}, got {s.init!r}")
     names = [check_backbone_name(n) for n in s.backbones]
-    bbs = {n: make_backbone(n, weights, progress=progress).freeze(k) for n, k in zip(names, s.backbones.values())}
+    if s.init == 'members':
+        bbs = {}
+        for n in names:
+            b = bbs[n] = make_backbone(n, weights=None)
+            b.load_state_dict(_member_backbone(s, n, members).state_dict())
+    else: bbs = {n: make_backbone(n, weights, progress=progress) for n in names}
+    bbs = {n: b.freeze(k) for (n, b), k in zip(bbs.items(), s.backbones.values())}
     head = make_head(s.head, [b.out_dim for b in bbs.values()], n_classes)
     return FusionModel(bbs, head, setup=s)
 
@@ -238,7 +284,7 @@ def plot_pipeline(model_or_setup, img_size: int = 224):
     "The fusion pipeline (case study Fig. 2) drawn from a `FusionModel`, a `Setup` or a setup name; returns the Figure."
     model = model_or_setup
     if not isinstance(model, FusionModel):
-        with torch.device('meta'): model = build_model(get_setup(model_or_setup), weights=None)
+        with torch.device('meta'): model = architecture(model_or_setup)
     bbs, head = list(model.backbones.values()), model.head
     lines = head.describe()
     n_b = len(bbs)

@@ -14,10 +14,12 @@ import matplotlib.pyplot as plt
 import seaborn as sns
 
 # %% auto #0
-__all__ = ['CASE_STUDY_SOURCE', 'CASE_STUDY', 'CASE_STUDY_LABELS', 'BASELINES', 'RESULT_KEYS', 'ENV_KEYS', 'SETUP_KEYS',
-           'REFERENCE_KEYS', 'HISTORY_KEYS', 'setup_label', 'check_results', 'load_results', 'runs_of', 'run_summary',
-           'caption', 'table1', 'table1_markdown', 'plot_curves', 'plot_predictions', 'confusion', 'per_class_accuracy',
-           'plot_confusion', 'load_predictions', 'prediction_arrays', 'per_class_table', 'noise_points', 'describe']
+__all__ = ['CASE_STUDY_SOURCE', 'CASE_STUDY', 'CASE_STUDY_LABELS', 'BASELINES', 'INIT_LABELS', 'RESULT_KEYS', 'ENV_KEYS',
+           'DATA_KEYS', 'SETUP_KEYS', 'REFERENCE_KEYS', 'HISTORY_KEYS', 'setup_label', 'check_results', 'load_results',
+           'runs_of', 'recipe_text', 'run_summary', 'caption', 'table1', 'table1_markdown', 'plot_curves',
+           'plot_predictions', 'confusion', 'per_class_accuracy', 'plot_confusion', 'load_predictions',
+           'prediction_arrays', 'per_class_table', 'noise_points', 'paired_noise', 'compare', 'comparison_text',
+           'comparisons', 'describe']
 
 # %% ../nbs/05_results.ipynb #f3d871bd
 CASE_STUDY_SOURCE = ("I. M. R. Postrero, H. W. Banaag and K. S. Englatica, \"Image Classification on CIFAR-10 Using "
@@ -27,16 +29,18 @@ CASE_STUDY = {'resnet50': 95.02, 'mobilenetv2': 94.75, 'fusion_frozen': 85.40, '
 CASE_STUDY_LABELS = {'resnet50': 'ResNet50 baseline', 'mobilenetv2': 'MobileNetV2 baseline',
                      'fusion_frozen': 'Fusion (frozen)', 'fusion_finetune': 'Fusion (finetuned)'}
 BASELINES = ('resnet50', 'mobilenetv2')
+INIT_LABELS = {'imagenet': 'ImageNet weights', 'random': 'random weights', 'members': 'our trained baselines'}
 
 def setup_label(name: str) -> str:
     "The case study's row label for its setups; our own setups keep their names."
     return CASE_STUDY_LABELS.get(name, name)
 
 # %% ../nbs/05_results.ipynb #b726ea1a
-RESULT_KEYS = ('config', 'env', 'setups')
+RESULT_KEYS = ('config', 'env', 'data', 'setups')
 ENV_KEYS = ('torch', 'torchvision', 'device', 'device_name', 'cpu_count')
-SETUP_KEYS = ('val_acc', 'history', 'trainable_params', 'total_params', 'seconds')
-REFERENCE_KEYS = ('val_acc', 'members')
+DATA_KEYS = ('source', 'n_train', 'n_test')
+SETUP_KEYS = ('val_acc', 'init', 'history', 'trainable_params', 'total_params', 'seconds')
+REFERENCE_KEYS = ('val_acc', 'init', 'members')
 HISTORY_KEYS = ('epoch', 'train_loss', 'train_acc', 'val_loss', 'val_acc', 'seconds', 'train_images_per_s')
 
 def _require(d, keys, where: str, src: str):
@@ -49,6 +53,7 @@ def check_results(res: dict, src: str = 'results') -> dict:
     "Raise a ValueError naming `src` and the missing or wrong key unless `res` follows the results.json format."
     _require(res, RESULT_KEYS, 'the top level', src)
     _require(res['env'], ENV_KEYS, "'env'", src)
+    _require(res['data'], DATA_KEYS, "'data'", src)
     if not isinstance(res['config'], dict): raise ValueError(f"{src}: 'config' should be an object")
     _require(res['setups'], (), "'setups'", src)
     for name, s in res['setups'].items():
@@ -57,6 +62,8 @@ def check_results(res: dict, src: str = 'results') -> dict:
         acc = s['val_acc']
         if not isinstance(acc, (int, float)) or not 0 <= acc <= 100:
             raise ValueError(f"{src}: setup {name!r} has val_acc {acc!r}; accuracies are percentages (0 to 100)")
+        if s['init'] not in INIT_LABELS:
+            raise ValueError(f"{src}: setup {name!r} has init {s['init']!r}; expected one of {', '.join(INIT_LABELS)}")
         for i, h in enumerate([] if is_ref else s['history']): _require(h, HISTORY_KEYS, f"setup {name!r}, history[{i}]", src)
     return res
 
@@ -72,8 +79,8 @@ def load_results(path_or_paths) -> dict:
         try: res = json.loads(p.read_text())
         except ValueError as e: raise ValueError(f"{p} is not valid JSON ({e})") from e
         check_results(res, str(p))
-        run = dict(path=str(p), config=res['config'], env=res['env'], setups=list(res['setups']))
-        if merged is None: merged = dict(config=res['config'], env=res['env'], setups={}, runs=[])
+        run = dict(path=str(p), config=res['config'], env=res['env'], data=res['data'], setups=list(res['setups']))
+        if merged is None: merged = dict(config=res['config'], env=res['env'], data=res['data'], setups={}, runs=[])
         twice = sorted(set(res['setups']) & set(merged['setups']))
         if twice: raise ValueError(f"{p}: setup(s) {', '.join(twice)} already come from "
                                    f"{', '.join(r['path'] for r in merged['runs'])}; pass each setup once")
@@ -82,40 +89,50 @@ def load_results(path_or_paths) -> dict:
 
 def runs_of(results: dict) -> list[dict]:
     "The runs behind `results`: its `runs` (from `load_results`), or the dict itself as one run."
-    return results.get('runs') or [dict(path=None, config=results['config'], env=results['env'], setups=list(results['setups']))]
+    return results.get('runs') or [dict(path=None, config=results['config'], env=results['env'], data=results['data'],
+                                        setups=list(results['setups']))]
 
 # %% ../nbs/05_results.ipynb #73fce09b
 def _duration(s: float) -> str:
     s = float(s)
     return f'{s:.0f} s' if s < 90 else f'{s / 60:.0f} min' if s < 5400 else f'{s / 3600:.1f} h'
 
-def _count(n) -> str: return 'all' if n in (None, 0) else f'{n:,}'
+def recipe_text(config: dict) -> str:
+    "How a run trained its setups, labelled where it departs from the case study's recipe (AdamW at a constant 1e-4)."
+    lr, sched, ep = config.get('lr'), config.get('schedule', 'constant'), config.get('epochs', '?')
+    own = sched != 'constant' or lr != 1e-4
+    out = (f"{ep} epoch(s), AdamW, " + (f"one-cycle schedule peaking at lr {lr:g}" if sched == 'onecycle' else f"constant lr {lr:g}")
+           + (" (our recipe for training from scratch; the case study fine-tunes at a constant 1e-4)" if own else " (the case study's recipe)"))
+    if any(n.startswith('members_') for n in config.get('setups', [])):
+        out += (f"; members-first fusions: {config.get('fusion_epochs', ep)} more epoch(s) at a constant lr "
+                f"{config.get('fusion_lr', 1e-4):g}")
+    return out
 
 def run_summary(run: dict, seconds: float | None = None) -> str:
-    "One line on how a run was made: data, images, size, epochs, weights, device, time."
-    c, e = run['config'], run['env']
+    "One line on how a run was made: data, images, size, recipe, weights, device, time."
+    c, e, d = run['config'], run['env'], run['data']
     weights = (f"ImageNet-pretrained backbones ({c.get('weights')})" if c.get('pretrained')
                else 'randomly initialised backbones (no ImageNet weights)')
-    time_ = f", {_duration(seconds)} of training in all" if seconds else ''
-    return (f"{c.get('data', '?')} data ({_count(c.get('train_limit'))} training / {_count(c.get('test_limit'))} test "
-            f"images), {c.get('img_size', '?')} px, {c.get('epochs', '?')} epoch(s), {weights}; "
-            f"{e['device']} ({e['device_name']}, {e['cpu_count']} CPU cores), torch {e['torch']}{time_}")
+    time_ = f", {_duration(seconds)} of training and evaluation in all" if seconds else ''
+    return (f"{d['source']} ({d['n_train']:,} training / {d['n_test']:,} test images), {c.get('img_size', '?')} px, "
+            f"{recipe_text(c)}, {weights}; {e['device']} ({e['device_name']}, {e['cpu_count']} CPU cores), torch {e['torch']}{time_}")
 
 def caption(results: dict) -> str:
     "Table 1's caption: where the reported numbers come from, and how each of our runs was made."
-    lines = ['Validation accuracy (%), final epoch. Case study: as reported in its Table 1. Ours:']
+    lines = ['Validation accuracy (%), final epoch. Case study: as reported in its Table 1 (ImageNet weights). Ours:']
     for r in runs_of(results):
         secs = sum(results['setups'][n].get('seconds', 0) for n in r['setups'] if n in results['setups'])
         lines.append(f"{', '.join(r['setups'])}: {run_summary(r, secs)}")
     return '\n'.join(lines)
 
 def table1(results: dict) -> pd.DataFrame:
-    "Table 1: a row per setup, the case study's reported val acc (%) beside ours; '—' where a side has none."
-    ours = {n: s['val_acc'] for n, s in results['setups'].items()}
+    "Table 1: a row per setup, the case study's reported val acc (%) beside ours and where our backbones started; '—' where a side has none."
+    ours = results['setups']
     names = list(CASE_STUDY) + [n for n in ours if n not in CASE_STUDY]
     df = pd.DataFrame({'Model': [setup_label(n) for n in names],
                        'Case study (reported)': [CASE_STUDY.get(n, '—') for n in names],
-                       'Ours': [round(ours[n], 2) if n in ours else '—' for n in names]},
+                       'Ours': [round(ours[n]['val_acc'], 2) if n in ours else '—' for n in names],
+                       'Our backbones from': [INIT_LABELS[ours[n]['init']] if n in ours else '—' for n in names]},
                       index=pd.Index(names, name='setup'))
     df.attrs['caption'] = caption(results)
     return df
@@ -124,8 +141,8 @@ def table1_markdown(results: dict) -> str:
     "Table 1 as a markdown table with its caption."
     df = table1(results)
     fmt = lambda v: v if isinstance(v, str) else f'{v:.2f}'
-    rows = ['| Model | Val Acc (%), case study (reported) | Val Acc (%), ours |', '|---|---:|---:|']
-    rows += [f"| {r['Model']} | {fmt(r['Case study (reported)'])} | {fmt(r['Ours'])} |" for _, r in df.iterrows()]
+    rows = ['| Model | Val Acc (%), case study (reported) | Val Acc (%), ours | Our backbones from |', '|---|---:|---:|---|']
+    rows += [f"| {r['Model']} | {fmt(r['Case study (reported)'])} | {fmt(r['Ours'])} | {r['Our backbones from']} |" for _, r in df.iterrows()]
     notes = df.attrs['caption'].split('\n')
     return '\n'.join(rows) + '\n\n' + notes[0] + '\n' + '\n'.join(f'- {l}' for l in notes[1:]) + \
            f'\n\nCase study: {CASE_STUDY_SOURCE}.\n'
@@ -235,53 +252,67 @@ def per_class_table(preds: dict, setups: Sequence[str] | None = None) -> pd.Data
     return pd.DataFrame({s: per_class_accuracy(*prediction_arrays(preds, s))['acc (%)'] for s in setups})
 
 # %% ../nbs/05_results.ipynb #9c5fb48f
-def _n_test(config: dict):
-    n = config.get('test_limit')
-    return n if n else 10_000 if config.get('data') == 'cifar10' else None
-
 def noise_points(acc: float, n: int) -> float:
-    "Two standard errors (points) of the difference of two accuracies near `acc` % measured on `n` images."
+    "Two standard errors (points) of the difference of two independent accuracies near `acc` % measured on `n` images."
     p = acc / 100
     return 200 * math.sqrt(2 * p * (1 - p) / n)
 
-def describe(results: dict) -> str:
-    "A plain-words reading of `results`, generated from its numbers."
+def paired_noise(y_true, a, b) -> float:
+    "Two standard errors (points) of the difference between the accuracies of predictions `a` and `b` of the same images."
+    y = np.asarray(y_true)
+    d = (np.asarray(a) == y).astype(float) - (np.asarray(b) == y).astype(float)
+    return 200 * d.std(ddof=1) / math.sqrt(len(d)) if len(d) > 1 else float('nan')
+
+def compare(results: dict, a: str, b: str, preds: dict | None = None) -> dict:
+    "Setup `a` minus setup `b` in val acc (points), with its noise: two standard errors, paired when `preds` has both."
     acc = {n: s['val_acc'] for n, s in results['setups'].items()}
-    if not acc: return 'These results hold no setups.'
-    runs = runs_of(results)
-    best = max(acc, key=acc.get)
-    ns = [_n_test(r['config']) for r in runs]
-    noise = noise_points(acc[best], min(ns)) if all(ns) else None
-    def cmp(a, b):
-        d = a - b
-        return 'level with' if abs(d) < 0.005 else f'{abs(d):.2f} points {"above" if d > 0 else "below"}'
-    def nz(a, b): return ' (within noise)' if noise and 0.005 <= abs(a - b) < noise else ''
-    out = [f"Ours: {run_summary(r)}." for r in runs]
-    if not all(r['config'].get('pretrained') for r in runs):
-        out.append("Without ImageNet weights these numbers cannot test the case study's claims about pretrained "
-                   "features; they show how the setups train from scratch under these conditions.")
-    out.append(f"The best setup is {setup_label(best)} with {acc[best]:.2f}%.")
-    base = {n: acc[n] for n in BASELINES if n in acc}
-    fus = {n: a for n, a in acc.items() if n.startswith('fusion')}
+    paired = preds is not None and a in preds['setups'] and b in preds['setups']
+    if paired: noise = paired_noise(preds['y_true'], preds['setups'][a], preds['setups'][b])
+    else: noise = noise_points(max(acc[a], acc[b]), min(r['data']['n_test'] for r in runs_of(results)))
+    d = acc[a] - acc[b]
+    return dict(a=a, b=b, diff=d, noise=noise, paired=paired, real=abs(d) > noise)
+
+def comparison_text(c: dict) -> str:
+    "A comparison from `compare` in words."
+    verdict = 'a real difference' if c['real'] else 'within noise'
+    return (f"{setup_label(c['a'])} − {setup_label(c['b'])} = {c['diff']:+.2f} points "
+            f"(two standard errors{' of the paired difference' if c['paired'] else ''}: ±{c['noise']:.2f}; {verdict})")
+
+def comparisons(results: dict, preds: dict | None = None) -> dict[str, dict]:
+    "The comparisons that tell the story: the best fusion against the best baseline and the logit average, and each frozen fusion against its fine-tuned twin."
+    s = results['setups']
+    acc = {n: e['val_acc'] for n, e in s.items()}
+    base = [n for n in BASELINES if n in acc]
+    fus = [n for n, e in s.items() if 'members' not in e and n not in BASELINES]
+    out = {}
     if base and fus:
-        b, f = max(base, key=base.get), max(fus, key=fus.get)
-        out.append(f"The best fusion model, {setup_label(f)} ({fus[f]:.2f}%), is {cmp(fus[f], base[b])} the best "
-                   f"baseline, {setup_label(b)} ({base[b]:.2f}%){nz(fus[f], base[b])}.")
-        if 'logit_average' in acc:
-            la = acc['logit_average']
-            verdict = ('so on this test set we cannot tell them apart' if noise and abs(fus[f] - la) < noise else
-                       'so fusing features gained something over simply averaging the two models' if fus[f] > la else
-                       'so, here, fusing features gained nothing over simply averaging the two models')
-            out.append(f"Averaging the baselines' logits gives {la:.2f}%; the best fusion is {cmp(fus[f], la)} it, {verdict}.")
+        b, f = max(base, key=acc.get), max(fus, key=acc.get)
+        out['best fusion vs best baseline'] = compare(results, f, b, preds)
+        if 'logit_average' in acc: out['best fusion vs logit average'] = compare(results, f, 'logit_average', preds)
+    if base and 'logit_average' in acc: out['logit average vs best baseline'] = compare(results, 'logit_average', max(base, key=acc.get), preds)
     for n in acc:
         m = n.replace('_frozen', '_finetune')
-        if n.endswith('_frozen') and m in acc:
-            out.append(f"{setup_label(m)} is {cmp(acc[m], acc[n])} {setup_label(n)} ({acc[m]:.2f}% vs {acc[n]:.2f}%)"
-                       f"{nz(acc[m], acc[n])}.")
+        if n.endswith('_frozen') and m in acc: out[f"fine-tuned vs frozen ({n.removesuffix('_frozen')})"] = compare(results, m, n, preds)
+    return out
+
+def describe(results: dict, preds: dict | None = None) -> str:
+    "A plain-words reading of `results` (and of `preds`, for paired noise), generated from its numbers."
+    acc = {n: s['val_acc'] for n, s in results['setups'].items()}
+    if not acc: return 'These results hold no setups.'
+    out = [f"Ours: {run_summary(r)}." for r in runs_of(results)]
+    if not all(r['config'].get('pretrained') for r in runs_of(results)):
+        out.append("Without ImageNet weights these numbers cannot test the case study's claims about pretrained "
+                   "features; they show how the setups train from scratch under these conditions.")
+    best = max(acc, key=acc.get)
+    out.append(f"The best setup is {setup_label(best)} ({INIT_LABELS[results['setups'][best]['init']]}) with {acc[best]:.2f}%.")
+    cs = comparisons(results, preds)
+    out += [f"{k[0].upper() + k[1:]}: {comparison_text(c)}." for k, c in cs.items()]
     if 'fusion_frozen' in acc and 'fusion_finetune' in acc:
         out.append(f"The case study reported fine-tuning {CASE_STUDY['fusion_finetune'] - CASE_STUDY['fusion_frozen']:.2f} "
                    f"points above frozen fusion ({CASE_STUDY['fusion_finetune']:.2f}% vs {CASE_STUDY['fusion_frozen']:.2f}%); "
                    f"ours is {acc['fusion_finetune'] - acc['fusion_frozen']:+.2f} points.")
-    if noise: out.append(f"With {min(ns):,} test images, differences under about {noise:.1f} points (two standard errors) "
-                         "are within noise.")
+    n = min(r['data']['n_test'] for r in runs_of(results))
+    out.append(f"Every accuracy is on {n:,} test images; "
+               + ("noise is two standard errors of the paired difference (only the images where two setups disagree count)."
+                  if preds is not None else f"without predictions, noise is the unpaired estimate (about {noise_points(acc[best], n):.1f} points near the best accuracy)."))
     return '\n'.join(out)

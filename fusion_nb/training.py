@@ -15,16 +15,18 @@ from tqdm.auto import tqdm
 from .dataset import DeviceBatches, ImageData, atomic_write
 
 # %% auto #0
-__all__ = ['TrainConfig', 'check_config', 'get_device', 'amp_dtype', 'autocast', 'needs_scaler', 'epoch_seed', 'extract_features',
-           'FeatureBatches', 'uses_cache', 'evaluate', 'predict', 'save_checkpoint', 'load_checkpoint', 'check_resume',
-           'train_epoch', 'fit', 'comparable']
+__all__ = ['AMP_CHOICES', 'SCHEDULES', 'TrainConfig', 'check_config', 'get_device', 'amp_dtype', 'autocast', 'needs_scaler',
+           'epoch_seed', 'onecycle_factor', 'make_scheduler', 'extract_features', 'FeatureBatches', 'uses_cache',
+           'feature_key', 'cached_features', 'evaluate', 'predict', 'save_checkpoint', 'load_checkpoint',
+           'check_resume', 'train_epoch', 'fit', 'comparable']
 
 # %% ../nbs/04_training.ipynb #45c0d883
 @dataclass
 class TrainConfig:
     "Settings of one training run; the defaults are the case study's recipe."
     epochs: int = 6                 # passes over the training set
-    lr: float = 1e-4                # AdamW learning rate
+    lr: float = 1e-4                # AdamW learning rate (the peak of a 'onecycle' schedule)
+    schedule: str = 'constant'      # 'constant' (the case study's) | 'onecycle' (warm-up, then cosine decay)
     weight_decay: float = 0.01      # AdamW weight decay (PyTorch's default)
     batch_size: int = 64
     img_size: int = 224             # CIFAR-10's 32 px images are resized to this
@@ -37,7 +39,8 @@ class TrainConfig:
     n_views: int = 1                # cached views of the training set (frozen models only)
 
 # %% ../nbs/04_training.ipynb #b87d7081
-_AMP = ('auto', 'bf16', 'fp16', 'off')
+AMP_CHOICES = ('auto', 'bf16', 'fp16', 'off')
+SCHEDULES = ('constant', 'onecycle')
 
 def check_config(cfg: TrainConfig) -> TrainConfig:
     "Raise a `ValueError` naming the first bad setting of `cfg`; return `cfg`."
@@ -49,7 +52,8 @@ def check_config(cfg: TrainConfig) -> TrainConfig:
         raise ValueError(f'TrainConfig.eval_batch_size must be None or a positive integer, got {cfg.eval_batch_size!r}.')
     if not cfg.lr > 0: raise ValueError(f'TrainConfig.lr must be > 0, got {cfg.lr!r}.')
     if not cfg.weight_decay >= 0: raise ValueError(f'TrainConfig.weight_decay must be >= 0, got {cfg.weight_decay!r}.')
-    if cfg.amp not in _AMP: raise ValueError(f'TrainConfig.amp must be one of {", ".join(_AMP)}; got {cfg.amp!r}.')
+    if cfg.schedule not in SCHEDULES: raise ValueError(f'TrainConfig.schedule must be one of {", ".join(SCHEDULES)}; got {cfg.schedule!r}.')
+    if cfg.amp not in AMP_CHOICES: raise ValueError(f'TrainConfig.amp must be one of {", ".join(AMP_CHOICES)}; got {cfg.amp!r}.')
     if cfg.cache_features not in ('auto', True, False): raise ValueError(f"TrainConfig.cache_features must be 'auto', True or False; got {cfg.cache_features!r}.")
     return cfg
 
@@ -76,7 +80,7 @@ def get_device(name: str | torch.device = 'auto') -> torch.device:
 # %% ../nbs/04_training.ipynb #6d1ba3a7
 def amp_dtype(device: torch.device, amp: str = 'auto') -> torch.dtype | None:
     "The autocast dtype for `device` under the `amp` policy, or `None` for plain fp32."
-    if amp not in _AMP: raise ValueError(f'amp must be one of {", ".join(_AMP)}; got {amp!r}.')
+    if amp not in AMP_CHOICES: raise ValueError(f'amp must be one of {", ".join(AMP_CHOICES)}; got {amp!r}.')
     if amp == 'off': return None
     if amp == 'bf16': return torch.bfloat16
     if amp == 'fp16': return torch.float16
@@ -96,6 +100,19 @@ def epoch_seed(seed: int, epoch: int) -> int:
     "A 63-bit seed that is a pure function of `(seed, epoch)`."
     h = hashlib.sha256(f'fusion_nb:{int(seed)}:{int(epoch)}'.encode()).digest()
     return int.from_bytes(h[:8], 'little') >> 1
+
+# %% ../nbs/04_training.ipynb #ef6e2404
+def onecycle_factor(step: int, total: int, warmup: float = 0.25, start: float = 1 / 25) -> float:
+    "The one-cycle learning rate at `step` of `total`, as a fraction of the peak: linear warm-up from `start`, then cosine decay to 0."
+    w = max(1, round(warmup * total))
+    if step < w: return start + (1 - start) * step / w
+    return 0.5 * (1 + math.cos(math.pi * (step - w) / max(1, total - w)))
+
+def make_scheduler(opt, cfg: TrainConfig, steps_per_epoch: int):
+    "The learning-rate scheduler of `cfg.schedule`, stepped once per training step; None for a constant rate."
+    if cfg.schedule == 'constant': return None
+    total = cfg.epochs * steps_per_epoch
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: onecycle_factor(step, total))
 
 # %% ../nbs/04_training.ipynb #1f52fe0c
 def _eval_bs(cfg: TrainConfig) -> int: return cfg.eval_batch_size or 2 * cfg.batch_size
@@ -156,6 +173,28 @@ def uses_cache(model, cfg: TrainConfig) -> bool:
                          "that this setup trains. Use cache_features='auto' or False.")
     return frozen and cfg.cache_features in ('auto', True)
 
+# %% ../nbs/04_training.ipynb #fd708315
+def _hash_tensors(h, tensors):
+    for t in tensors: h.update(t.detach().reshape(-1).cpu().contiguous().view(torch.uint8).numpy().tobytes())
+
+def feature_key(model, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig) -> str:
+    "A key that identifies the features of `model`'s frozen backbones on images `x` (labels `y`) under `cfg`."
+    h = hashlib.sha256()
+    state = model.backbones.state_dict()
+    h.update(repr(sorted(state)).encode()); _hash_tensors(h, [*state.values(), x, y])
+    dev = get_device(cfg.device)
+    h.update(repr((cfg.img_size, cfg.seed, cfg.n_views, cfg.batch_size, _eval_bs(cfg), str(amp_dtype(dev, cfg.amp)), dev.type)).encode())
+    return h.hexdigest()[:20]
+
+def cached_features(model, x, y, cfg: TrainConfig, features: dict | None = None, views: int = 0):
+    """Features and labels of `x` (`views=0`: the plain images) or a list of `views` augmented training views,
+    taken from the dict `features` when there, else extracted (and kept there if `features` is a dict)."""
+    key = (feature_key(model, x, y, cfg), views) if features is not None else None
+    if key is not None and key in features: return features[key]
+    out = _extract(model, x, y, cfg) if views == 0 else [_extract(model, x, y, cfg, train=True, epoch=v) for v in range(views)]
+    if key is not None: features[key] = out
+    return out
+
 # %% ../nbs/04_training.ipynb #cd138a3c
 def _eval_loop(fn, batches, device, dtype):
     "Sum of losses, predictions and logits of `fn` over `batches`."
@@ -178,11 +217,15 @@ def _eval_mode(model):
     try: yield model
     finally: model.train(was)
 
-def evaluate(model, data: ImageData, cfg: TrainConfig | None = None) -> dict:
-    "Loss, accuracy (%) and predictions (int64) of `model` on `data`'s test split, without augmentation."
+def evaluate(model, data: ImageData, cfg: TrainConfig | None = None, features: dict | None = None) -> dict:
+    "Loss, accuracy (%) and predictions (int64) of `model` on `data`'s test split, without augmentation (from `features` where cached)."
     cfg = check_config(cfg or TrainConfig())
     dev = get_device(cfg.device); dtype = amp_dtype(dev, cfg.amp)
     model.to(dev, memory_format=torch.channels_last)
+    if features is not None and uses_cache(model, cfg):
+        test = cached_features(model, data.x_test, data.y_test, cfg, features)
+        with _eval_mode(model), torch.inference_mode():
+            return _metrics(*_eval_loop(model.head, FeatureBatches(*test, _eval_bs(cfg), shuffle=False), dev, dtype))
     batches = DeviceBatches(data.x_test, data.y_test, _eval_bs(cfg), img_size=cfg.img_size, train=False, seed=cfg.seed, device=dev, drop_last=False)
     with _eval_mode(model), torch.inference_mode(): return _metrics(*_eval_loop(model, batches, dev, dtype))
 
@@ -215,8 +258,9 @@ _RESUME_FREE = ('epochs', 'device', 'progress', 'eval_batch_size')
 
 def check_resume(saved: dict, cfg: TrainConfig, done: int):
     "Raise a `ValueError` if a checkpoint's config `saved` (after `done` epochs) cannot be resumed under `cfg`."
-    now = asdict(cfg)
-    diff = {k: (saved.get(k), v) for k, v in now.items() if k not in _RESUME_FREE and saved.get(k) != v}
+    now, saved = asdict(cfg), {'schedule': 'constant', **saved}    # checkpoints from before schedules existed
+    free = _RESUME_FREE if cfg.schedule == 'constant' else tuple(k for k in _RESUME_FREE if k != 'epochs')  # a one-cycle plan spans all epochs
+    diff = {k: (saved.get(k), v) for k, v in now.items() if k not in free and saved.get(k) != v}
     if diff:
         what = ', '.join(f'{k}: {a!r} in the checkpoint, {b!r} now' for k, (a, b) in diff.items())
         raise ValueError(f'Cannot resume: the checkpoint was trained with different settings ({what}). '
@@ -234,8 +278,8 @@ def _check_finite(losses: torch.Tensor, epoch: int, first_step: int, n_steps: in
                                  'Try a smaller lr (or amp=\'off\'); the checkpoint of the last complete epoch is kept.')
 
 def train_epoch(model, batches, opt, scaler, device, dtype, epoch: int = 0, cached: bool = False,
-                progress: bool = True, check_every: int | None = None) -> dict:
-    "One epoch over `batches`; returns `loss`, `acc` (%) and `images` (how many trained)."
+                progress: bool = True, check_every: int | None = None, sched=None) -> dict:
+    "One epoch over `batches` (stepping `sched` after every step, if given); returns `loss`, `acc` (%) and `images` (how many trained)."
     n = len(batches)
     check_every = check_every or (1 if device.type == 'cpu' else 25)
     losses = torch.zeros(n, device=device)   # per-step summed loss, kept on the device
@@ -253,6 +297,7 @@ def train_epoch(model, batches, opt, scaler, device, dtype, epoch: int = 0, cach
             scaler.scale(loss).backward(); scaler.step(opt); scaler.update()
         else:
             loss.backward(); opt.step()
+        if sched is not None: sched.step()
         correct += (out.argmax(1) == yb).sum()
         seen += len(yb)
         if (step + 1) % check_every == 0 or step == n - 1:
@@ -262,7 +307,8 @@ def train_epoch(model, batches, opt, scaler, device, dtype, epoch: int = 0, cach
 
 # %% ../nbs/04_training.ipynb #e9f3e73f
 def fit(model, data: ImageData, cfg: TrainConfig | None = None, ckpt_path: str | Path | None = None,
-        resume: bool = False, progress: bool | None = None, stop_after: int | None = None) -> list[dict]:
+        resume: bool = False, progress: bool | None = None, stop_after: int | None = None,
+        features: dict | None = None) -> list[dict]:
     "Train `model` on `data` with `cfg` (the case study's recipe by default); return the per-epoch history."
     cfg = check_config(cfg or TrainConfig())
     show = cfg.progress if progress is None else progress
@@ -272,7 +318,10 @@ def fit(model, data: ImageData, cfg: TrainConfig | None = None, ckpt_path: str |
     model.to(dev, memory_format=torch.channels_last)
     params = [p for p in model.parameters() if p.requires_grad]
     if not params: raise ValueError('The model has no trainable parameters.')
+    n_steps = len(data.y_train) // cfg.batch_size          # training batches per epoch: the incomplete last one is dropped
+    if n_steps == 0: raise ValueError(f'batch_size={cfg.batch_size} is larger than the training set ({len(data.y_train)} images).')
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = make_scheduler(opt, cfg, n_steps)
     scaler = torch.amp.GradScaler(dev.type) if needs_scaler(dev, dtype) else None
     history, start = [], 0
     if resume and Path(ckpt_path).exists():
@@ -280,20 +329,16 @@ def fit(model, data: ImageData, cfg: TrainConfig | None = None, ckpt_path: str |
         check_resume(state['cfg'], cfg, state['epoch'])
         model.load_state_dict(state['model']); opt.load_state_dict(state['optimizer'])
         if scaler is not None and state.get('scaler'): scaler.load_state_dict(state['scaler'])
+        if sched is not None: sched.load_state_dict(state['scheduler'])
         history, start = list(state['history']), state['epoch']
     if start >= cfg.epochs: return history
     t_setup = time.perf_counter()
-    if cached:  # one pass of the frozen backbones over the plain images, or one per augmented view
-        if cfg.n_views == 1: views = [FeatureBatches(*_extract(model, data.x_train, data.y_train, cfg), cfg.batch_size, shuffle=True, seed=cfg.seed, drop_last=True)]
-        else: views = [FeatureBatches(*_extract(model, data.x_train, data.y_train, cfg, train=True, epoch=v), cfg.batch_size, shuffle=False)
-                       for v in range(cfg.n_views)]
-        if len(views[0]) == 0:
-            raise ValueError(f'batch_size={cfg.batch_size} is larger than the training set ({len(data.y_train)} images).')
-        test_feats, test_y = _extract(model, data.x_test, data.y_test, cfg)
-    else:
-        train_batches = DeviceBatches(data.x_train, data.y_train, cfg.batch_size, img_size=cfg.img_size, train=True, seed=cfg.seed, device=dev)
-        if len(train_batches) == 0:
-            raise ValueError(f'batch_size={cfg.batch_size} is larger than the training set ({len(data.y_train)} images).')
+    if cached:  # one pass of the frozen backbones over the plain images, or one per augmented view (none if `features` has them)
+        tr = cached_features(model, data.x_train, data.y_train, cfg, features, views=0 if cfg.n_views == 1 else cfg.n_views)
+        views = ([FeatureBatches(*tr, cfg.batch_size, shuffle=True, seed=cfg.seed, drop_last=True)] if cfg.n_views == 1 else
+                 [FeatureBatches(*v, cfg.batch_size, shuffle=False) for v in tr])
+        test_feats, test_y = cached_features(model, data.x_test, data.y_test, cfg, features)
+    else: train_batches = DeviceBatches(data.x_train, data.y_train, cfg.batch_size, img_size=cfg.img_size, train=True, seed=cfg.seed, device=dev)
     setup_s = time.perf_counter() - t_setup
     epochs = tqdm(range(start, cfg.epochs), total=cfg.epochs, initial=start, desc='epochs', disable=not show, unit='epoch')
     for epoch in epochs:
@@ -301,7 +346,7 @@ def fit(model, data: ImageData, cfg: TrainConfig | None = None, ckpt_path: str |
         batches = views[epoch % len(views)] if cached else train_batches
         batches.set_epoch(epoch)
         torch.manual_seed(epoch_seed(cfg.seed, epoch))
-        tr = train_epoch(model, batches, opt, scaler, dev, dtype, epoch, cached, show)
+        tr = train_epoch(model, batches, opt, scaler, dev, dtype, epoch, cached, show, sched=sched)
         train_s = time.perf_counter() - t0
         if cached:
             with _eval_mode(model), torch.inference_mode():
@@ -314,6 +359,7 @@ def fit(model, data: ImageData, cfg: TrainConfig | None = None, ckpt_path: str |
         if ckpt_path is not None:
             save_checkpoint(ckpt_path, dict(model=model.state_dict(), optimizer=opt.state_dict(),
                                             scaler=scaler.state_dict() if scaler is not None else None,
+                                            scheduler=sched.state_dict() if sched is not None else None,
                                             history=history, epoch=epoch + 1, cfg=asdict(cfg)))
         if stop_after is not None and epoch + 1 >= stop_after: break
     epochs.close()

@@ -38,7 +38,8 @@ def run(tmp_path_factory):
 def test_results_json(run):
     out, p = run
     r = json.loads((out / 'results.json').read_text())
-    assert list(r) == ['config', 'env', 'setups']
+    assert list(r) == ['config', 'env', 'data', 'setups']
+    assert r['data'] == dict(source=str(ARCHIVE), n_train=1000, n_test=500)
     c = r['config']
     expected = dict(setups=SETUPS, data=str(ARCHIVE), img_size=32, epochs=1, train_limit=1000, test_limit=500,
                     pretrained=False, weights=None, device='cpu', out=str(run[0]), resume=False)
@@ -48,7 +49,8 @@ def test_results_json(run):
     assert r['env']['device'] == 'cpu'
     assert list(r['setups']) == SETUPS
     for name, s in r['setups'].items():
-        assert set(s) == {'val_acc', 'history', 'trainable_params', 'total_params', 'seconds'}, name
+        assert set(s) == {'val_acc', 'init', 'epochs', 'lr', 'schedule', 'history', 'trainable_params', 'total_params', 'seconds'}, name
+        assert (s['init'], s['lr'], s['schedule']) == ('random', 3e-3, 'onecycle'), name     # no --lr: the from-scratch recipe
         assert 0 <= s['val_acc'] <= 100, (name, s['val_acc'])
         assert 0 < s['trainable_params'] <= s['total_params'] and s['seconds'] > 0, (name, s)
         assert len(s['history']) == 1 and list(s['history'][0]) == HISTORY_KEYS, (name, s['history'])
