@@ -10,6 +10,9 @@ Measured side by side in one run, alternating the variants, reporting medians an
                 Resize, ToTensor, Normalize), a 2-worker DataLoader, default memory format, plain AdamW loop.
 (3) the frozen fusion for 6 epochs from cached features vs running the frozen backbones every step: wall time and
     validation accuracy of both.
+(4) the speeds behind `fusion_nb.cli.CPU_SPEEDS` (the `cpu` preset's time estimate): images/s of our training loop
+    for each baseline and the fine-tuned fusion's blocks, and of a forward pass (eval, no grad) of each backbone, at
+    the preset's batch size.
 
 Random weights (`weights=None`) and synthetic images: no network needed. Prints a markdown table and writes it
 atomically to --out.
@@ -131,6 +134,36 @@ def bench_cache(n_train, n_test, size, bs, epochs, repeats, dev, log):
     return {k: (statistics.median(s for s, _ in v), statistics.median(a for _, a in v)) for k, v in res.items()}
 
 
+def time_forward(model, x, dev, bs, repeats):
+    "Median images/s of eval-mode forward passes (no grad) in batches of `bs`, as evaluation and feature extraction run."
+    model.to(dev, memory_format=torch.channels_last).eval()
+    batches = list(DeviceBatches(x, torch.zeros(len(x), dtype=torch.long), bs, img_size=x.shape[-1], train=False, device=dev))
+    dtype, out = amp_dtype(dev, 'auto'), []
+    with torch.inference_mode():
+        for r in range(repeats + 1):
+            t = time.perf_counter()
+            for xb, _ in batches:
+                with autocast(dev, dtype): model.features(xb)
+            sync(dev)
+            if r: out.append(len(x) / (time.perf_counter() - t))       # the first round warms up
+    return statistics.median(out)
+
+
+def bench_estimate(size, bs, steps, repeats, dev, log):
+    "Training images/s (our loop) of the baselines and the fine-tuned fusion, forward images/s of each backbone."
+    data = make_synthetic(n_train=(steps + 1) * bs, n_test=2 * bs, seed=0, size=32)
+    dtype, train, fwd = amp_dtype(dev, 'auto'), {}, {}
+    for setup in ('resnet50', 'mobilenetv2', 'fusion_finetune'):
+        torch.manual_seed(0)
+        model = build_model(setup, weights=None).to(dev)
+        train[setup] = statistics.median(time_ours(model, data.x_train, data.y_train, size, bs, dev, dtype, steps, seed=r)
+                                         for r in range(repeats))
+        if setup in ('resnet50', 'mobilenetv2'):
+            fwd[setup] = time_forward(model, data.x_test.repeat(2, 1, 1, 1), dev, 2 * bs, repeats)
+        log(f'estimate speeds, {setup} {size} px: train {train[setup]:.1f}' + (f', forward {fwd[setup]:.1f}' if setup in fwd else '') + ' images/s')
+    return train, fwd
+
+
 def met(ok): return 'met' if ok else '**missed**'
 
 
@@ -149,6 +182,11 @@ def main():
     p.add_argument('--cache-repeats', type=int, default=2)
     p.add_argument('--threads', type=int, default=None, help='torch threads (default: torch\'s own choice)')
     p.add_argument('--skip-speed', action='store_true')
+    p.add_argument('--skip-cache', action='store_true')
+    p.add_argument('--estimate-size', type=int, default=32, help="image size of the cpu preset's speeds (section 4)")
+    p.add_argument('--estimate-batch', type=int, default=128, help="the cpu preset's batch size (section 4)")
+    p.add_argument('--estimate-steps', type=int, default=6)
+    p.add_argument('--skip-estimate', action='store_true')
     a = p.parse_args()
     if a.threads: torch.set_num_threads(a.threads)
     dev = get_device(a.device)
@@ -180,18 +218,28 @@ def main():
             ot = mob[0]['ours'] / mob[0]['tutorial']
             lines += ['', f'MobileNetV2 at 64 px, ours vs the tutorial loop: {ot:.2f}× (target ≥ 1.5×: {met(ot >= 1.5)}).']
         lines.append('')
-    c = bench_cache(a.cache_train, a.cache_test, 32, a.batch_size, 6, a.cache_repeats, dev, log)
-    ratio = c[False][0] / c[True][0]
-    lines += [f'## Frozen fusion, 6 epochs at 32 px ({a.cache_train} training / {a.cache_test} test images, batch {a.batch_size}, lr 1e-3, '
-              f'median of {a.cache_repeats} alternating runs; wall time of `fit`, feature extraction and evaluation included)', '',
-              '| variant | seconds | val acc (%) |', '|---|---|---|',
-              f'| cached features (`cache_features=True`) | {c[True][0]:.1f} | {c[True][1]:.1f} |',
-              f'| backbones every step (`cache_features=False`) | {c[False][0]:.1f} | {c[False][1]:.1f} |', '',
-              f'Speed-up from caching: {ratio:.1f}× (target ≥ 4×: {met(ratio >= 4)}). The accuracies are those of random-weight '
-              'backbones with the case study\'s head after 6 short epochs: they show that both variants run, not what the setup can reach '
-              '(the cached run sees plain images, the other augmented ones; 04_training shows that with `n_views=epochs` the two '
-              'trainings coincide).', '',
-              f'Whole benchmark: {time.perf_counter() - t_all:.0f} s. Load average (1 min) at the start: '
+    if not a.skip_estimate:
+        tr, fw = bench_estimate(a.estimate_size, a.estimate_batch, a.estimate_steps, a.repeats, dev, log)
+        lines += [f'## Speeds for the `cpu` preset\'s estimate ({a.estimate_size} px, batch {a.estimate_batch}; '
+                  f'{a.estimate_steps} timed steps of our loop per run, {a.repeats} runs, median)', '',
+                  '| setup | training images/s (our loop) | forward images/s (eval, no grad, batch ' f'{2 * a.estimate_batch}) |',
+                  '|---|---|---|']
+        lines += [f"| {k} | {v:.0f} | {f'{fw[k]:.0f}' if k in fw else '—'} |" for k, v in tr.items()]
+        lines += ['', f"`fusion_nb.cli.CPU_SPEEDS[{a.estimate_size}]` = `dict(train={{{', '.join(f'{k!r}: {v:.0f}' for k, v in tr.items())}}}, "
+                  f"forward={{{', '.join(f'{k!r}: {v:.0f}' for k, v in fw.items())}}})`", '']
+    if not a.skip_cache:
+        c = bench_cache(a.cache_train, a.cache_test, 32, a.batch_size, 6, a.cache_repeats, dev, log)
+        ratio = c[False][0] / c[True][0]
+        lines += [f'## Frozen fusion, 6 epochs at 32 px ({a.cache_train} training / {a.cache_test} test images, batch {a.batch_size}, lr 1e-3, '
+                  f'median of {a.cache_repeats} alternating runs; wall time of `fit`, feature extraction and evaluation included)', '',
+                  '| variant | seconds | val acc (%) |', '|---|---|---|',
+                  f'| cached features (`cache_features=True`) | {c[True][0]:.1f} | {c[True][1]:.1f} |',
+                  f'| backbones every step (`cache_features=False`) | {c[False][0]:.1f} | {c[False][1]:.1f} |', '',
+                  f'Speed-up from caching: {ratio:.1f}× (target ≥ 4×: {met(ratio >= 4)}). The accuracies are those of random-weight '
+                  'backbones with the case study\'s head after 6 short epochs: they show that both variants run, not what the setup can reach '
+                  '(the cached run sees plain images, the other augmented ones; 04_training shows that with `n_views=epochs` the two '
+                  'trainings coincide).', '']
+    lines += [f'Whole benchmark: {time.perf_counter() - t_all:.0f} s. Load average (1 min) at the start: '
               f'{load0[0]:.1f}, at the end: {os.getloadavg()[0]:.1f} (other processes shared the CPUs).' if load0 else
               f'Whole benchmark: {time.perf_counter() - t_all:.0f} s.', '']
     text = '\n'.join(lines)

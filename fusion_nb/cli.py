@@ -7,8 +7,8 @@ __all__ = ['DEVICES', 'BUILTIN_DATA', 'FINE_TUNING', 'FROM_SCRATCH', 'COMMON', '
            'CPU_SPEEDS', 'RUN_INDEPENDENT', 'resolve_config', 'run_order', 'estimate_seconds', 'is_frozen_setup',
            'validate_config', 'check_weights', 'save_json', 'save_text', 'save_figure', 'previous_run', 'env_info',
            'RunLog', 'train_config', 'train_setup', 'restore_setup', 'run_reference', 'spread_indices', 'best_fusion',
-           'cam_models', 'gradcam_check', 'write_figures', 'run_case_study', 'fusion_nb_run', 'describe_preset',
-           'cli_parser', 'main']
+           'cam_models', 'fusion_baselines', 'baseline_text', 'gradcam_check', 'write_figures', 'run_case_study',
+           'fusion_nb_run', 'describe_preset', 'cli_parser', 'main']
 
 # %% ../nbs/07_cli.ipynb #1c5dcdaf
 import argparse, json, os, platform, shutil, sys, textwrap, time
@@ -31,14 +31,14 @@ from .results import table1_markdown, plot_curves, plot_confusion, plot_predicti
 DEVICES = ('auto', 'cpu', 'cuda', 'mps')
 BUILTIN_DATA = ('cifar10', 'synthetic')
 FINE_TUNING = dict(lr=1e-4, schedule='constant')     # the case study's recipe, for ImageNet weights
-FROM_SCRATCH = dict(lr=3e-3, schedule='onecycle')    # ours, for random weights (04: one-cycle)
+FROM_SCRATCH = dict(lr=2e-3, schedule='onecycle')    # ours, for random weights (04: one-cycle)
 COMMON = dict(weight_decay=0.01, seed=0, device='auto', amp='auto', cache_features='auto', lr=None, schedule='auto',
               fusion_epochs=None, fusion_lr=FINE_TUNING['lr'])
 MEMBERS_PLAN = ['resnet50', 'mobilenetv2', 'logit_average', *MEMBERS_FIRST]
 PRESETS = {
     'paper': dict(setups=[*CASE_STUDY_SETUPS, *MEMBERS_PLAN[2:]], data='cifar10', img_size=224, epochs=6, fusion_epochs=3,
                   batch_size=64, train_limit=None, test_limit=None, pretrained=True),
-    'cpu':   dict(setups=MEMBERS_PLAN, data='cifar10', img_size=32, epochs=4, fusion_epochs=2, batch_size=128,
+    'cpu':   dict(setups=MEMBERS_PLAN, data='cifar10', img_size=32, epochs=6, fusion_epochs=2, batch_size=128,
                   train_limit=None, test_limit=None, pretrained=True),
     'smoke': dict(setups=[*CASE_STUDY_SETUPS, *MEMBERS_PLAN[2:]], data='synthetic', img_size=32, epochs=1, batch_size=32,
                   train_limit=64, test_limit=40, pretrained=False),
@@ -71,7 +71,7 @@ def resolve_config(preset:str='paper', **overrides) -> dict:
 
 # %% ../nbs/07_cli.ipynb #304bc982
 CPU_SPEEDS = {  # images/s on this project's 2-core CPU, fp32, batch 128: bench/results/train.md (bench/bench_train.py)
-    32: dict(train={'resnet50': 140, 'mobilenetv2': 650, 'fusion_finetune': 300}, forward={'resnet50': 550, 'mobilenetv2': 4000}),
+    32: dict(train={'resnet50': 171, 'mobilenetv2': 806, 'fusion_finetune': 263}, forward={'resnet50': 738, 'mobilenetv2': 5051}),
 }
 
 def _combined(speeds): return 1 / sum(1/s for s in speeds)    # images/s of running several models on each image
@@ -288,20 +288,36 @@ def _check_cam_size(img_size:int):
     if img_size <= 32: raise ValueError(f"at {img_size} px the backbones' last feature maps are 1×1, so Grad-CAM "
                                         "would be blank (06); use --img-size 64 or more")
 
-def gradcam_check(data, models:dict, img_size:int, n:int=256, frac:float=0.1, device='cpu') -> dict:
-    "06's `deletion_check` for each of `models`, and `branch_shares` for the fusion models, on `n` test images that cycle through the classes."
+def fusion_baselines(data, models:dict, img_size:int, n:int=1024, device='cpu') -> dict:
+    "For each fusion model among `models`: the mean features of `n` training images (06's `mean_features`), the baseline of its branch parts."
+    from fusion_nb.gradcam import mean_features, cam_layers
+    idx = spread_indices(data.y_train, n)
+    out = {}
+    for k, m in models.items():
+        if len(cam_layers(m)) > 1: out[k] = mean_features(m.to(device), data.x_train[idx], img_size=img_size); m.cpu()
+    return out
+
+def baseline_text(data, n:int=1024) -> str: return f'the mean features of {min(n, len(data.y_train)):,} training images'
+
+def gradcam_check(data, models:dict, img_size:int, n:int=256, frac:float=0.1, device='cpu', baselines:dict|None=None) -> dict:
+    "06's `deletion_check` for each of `models`, and `branch_shares` for the fusion models (against `baselines`), on `n` test images that cycle through the classes."
     _check_cam_size(img_size)
     from fusion_nb.gradcam import deletion_check, branch_shares, cam_layers
     idx = spread_indices(data.y_test, n)
+    baselines = fusion_baselines(data, models, img_size, device=device) if baselines is None else baselines
     res, branches = {}, {}
     for name, m in models.items():                    # one model on the device at a time
-        res.update(deletion_check({name: m.to(device)}, data.x_test[idx], data.y_test[idx], img_size=img_size, frac=frac))
-        if len(cam_layers(m)) > 1: branches[name] = branch_shares(m, data.x_test[idx], data.y_test[idx], img_size=img_size)
+        res.update(deletion_check({name: m.to(device)}, data.x_test[idx], data.y_test[idx], img_size=img_size, frac=frac,
+                                  baselines=baselines))
+        if len(cam_layers(m)) > 1:
+            branches[name] = branch_shares(m, data.x_test[idx], data.y_test[idx], baselines.get(name), img_size=img_size)
         m.cpu()
     return dict(n_images=len(idx), img_size=img_size, frac=frac, target='the true class',
-                fill='the mean colour (0 after ImageNet normalisation)', models=res, branches=branches)
+                fill='the mean colour (0 after ImageNet normalisation)', baseline=baseline_text(data),
+                models=res, branches=branches)
 
-def write_figures(out, results:dict, predictions:dict, data, models:dict, img_size:int, log=print, n_images=16) -> list:
+def write_figures(out, results:dict, predictions:dict, data, models:dict, img_size:int, log=print, n_images=16,
+                  baselines:dict|None=None) -> list:
     "Write the run's figures to `out/figures`; return the paths written."
     figdir, done, setups = Path(out)/'figures', [], results['setups']
     y_true, classes = predictions['y_true'], predictions['classes']
@@ -318,7 +334,8 @@ def write_figures(out, results:dict, predictions:dict, data, models:dict, img_si
         def cam():
             _check_cam_size(img_size)
             from fusion_nb.gradcam import gradcam_figure
-            return gradcam_figure(cam_models(results, models), data.x_test[idx[:4]], data.y_test[idx[:4]], classes, img_size=img_size)
+            return gradcam_figure(cam_models(results, models), data.x_test[idx[:4]], data.y_test[idx[:4]], classes, img_size=img_size,
+                                  baselines=baselines, baseline_text=baseline_text(data))
         jobs.append(('gradcam', cam))
     for name, make in jobs:
         try: done.append(save_figure(make(), figdir/f'{name}.png'))
@@ -388,16 +405,18 @@ def run_case_study(setups=None, preset:str='paper', data=None, img_size:int=None
     if figures:
         for n in ('resnet50', 'mobilenetv2', best_fusion(results)):          # the models Grad-CAM shows
             if n in results['setups'] and n not in models: models[n] = restore_setup(n, ds, cfg, out)
-        write_figures(out, results, predictions, ds, models, cfg['img_size'], log)
+        cams = cam_models(results, models)
+        baselines = fusion_baselines(ds, cams, cfg['img_size'], device=dev) if cfg['img_size'] > 32 else {}
+        write_figures(out, results, predictions, ds, models, cfg['img_size'], log, baselines=baselines)
         try:
-            check = gradcam_check(ds, cam_models(results, models), cfg['img_size'], device=dev)
+            check = gradcam_check(ds, cams, cfg['img_size'], device=dev, baselines=baselines)
             save_json(check, out/'gradcam.json')
             log(f"Grad-CAM deletion check on {check['n_images']} test images (drop of the true class's logit for the top 10% "
                 "of pixels by its map / 10% at random / the top 10% by another image's map): " +
                 '; '.join(f"{k} {v['top_drop']:.2f} / {v['random_drop']:.2f} / {v['other_map_drop']:.2f}"
                           for k, v in check['models'].items()) + f" ({out/'gradcam.json'})")
             from fusion_nb.gradcam import branch_summary
-            for k, v in check['branches'].items(): log(f"{k}, branch by branch: {branch_summary(v)}")
+            for k, v in check['branches'].items(): log(f"{k}, branch by branch (Shapley parts against {check['baseline']}): {branch_summary(v)}")
         except Exception as e: log(f"Grad-CAM check skipped: {type(e).__name__}: {e}")
     log(f"results: {out/'results.json'}, table: {out/'table.md'}, predictions: {pred_path}, checkpoints: {out/'checkpoints'}")
     return results
@@ -411,7 +430,7 @@ def fusion_nb_run(
     epochs:Param("training epochs of each setup that starts from the run's weights", int)=None,
     fusion_epochs:Param("training epochs of each members-first fusion (default: the preset's, else --epochs)", int)=None,
     batch_size:Param("images per batch", int)=None,
-    lr:Param("AdamW learning rate (default: 1e-4 constant with ImageNet weights, 3e-3 one-cycle without)", float)=None,
+    lr:Param("AdamW learning rate (default: 1e-4 constant with ImageNet weights, 2e-3 one-cycle without)", float)=None,
     train_limit:Param("train on a stratified subset of this many images (0: all)", int)=None,
     test_limit:Param("evaluate on a stratified subset of this many test images (0: all)", int)=None,
     no_pretrained:Param("start from random weights instead of ImageNet's", store_true)=False,

@@ -325,7 +325,7 @@ def load_folder(path, cache_dir=None, progress: bool = True) -> ImageData:
                                 f"or a {'/'.join(_ARCHIVES)} archive of one.")
     if path.is_file() and path.name.lower().endswith(_ARCHIVES):
         data = load_folder(extract_archive(path, cache_dir), cache_dir, progress)
-        return replace(data, source=f'archive:{path.resolve()}' + (' (cached)' if data.source.endswith('(cached)') else ''))
+        return replace(data, source=f'archive:{path}' + (' (cached)' if data.source.endswith('(cached)') else ''))
     kind, folder = find_layout(path)
     return read_cifar_batches(folder) if kind == 'batches' else load_image_folder(folder, cache_dir, progress)
 

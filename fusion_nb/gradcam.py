@@ -4,7 +4,9 @@
 
 # %% ../nbs/06_gradcam.ipynb #6fcd609f
 from __future__ import annotations
+import contextlib, itertools, math
 from contextlib import contextmanager
+from dataclasses import dataclass
 from collections.abc import Callable, Sequence
 import numpy as np
 import torch
@@ -21,9 +23,10 @@ from .dataset import to_model_input
 
 # %% auto #0
 __all__ = ['PATCH_CLASSES', 'PATCH_COLOURS', 'DISTRACTOR_COLOURS', 'as_targets', 'keep_modes', 'cam_layers', 'default_layer',
-           'cam_input', 'check_spatial', 'gradcam', 'raw_cams', 'resample', 'combine', 'branch_cams',
-           'make_patch_images', 'peak_in_box', 'rank_correlation', 'deletion_drop', 'overlay', 'gradcam_figure',
-           'model_maps', 'deletion_check', 'deletion_table', 'deletion_markdown', 'branch_shares', 'branch_summary']
+           'cam_input', 'check_spatial', 'gradcam', 'raw_cams', 'branch_names', 'head_parts', 'branch_parts',
+           'mean_features', 'resample', 'combine', 'BranchCAMs', 'branch_cams', 'make_patch_images', 'peak_in_box',
+           'rank_correlation', 'deletion_drop', 'overlay', 'gradcam_figure', 'model_maps', 'blank_maps',
+           'deletion_check', 'deletion_table', 'deletion_markdown', 'branch_shares', 'branch_summary']
 
 # %% ../nbs/06_gradcam.ipynb #08934efa
 def as_targets(targets, n: int) -> list | None:
@@ -84,26 +87,27 @@ def check_spatial(activations: torch.Tensor, name: str = 'layer'):
 def gradcam(model: nn.Module, images: torch.Tensor, targets=None, layer: nn.Module | None = None) -> np.ndarray:
     "Normalised Grad-CAM maps `N×H×W` of `model` on `images` for `targets` (class per image; None: the top class)."
     layer = default_layer(model) if layer is None else layer
-    x = cam_input(model, images)
-    tg = as_targets(targets, len(x))
-    with keep_modes(model), torch.enable_grad(), torch.autocast(x.device.type, enabled=False):
+    tg = as_targets(targets, len(images))
+    with keep_modes(model), torch.inference_mode(False), torch.enable_grad(), torch.autocast(images.device.type, enabled=False):
+        x = cam_input(model, images)                            # a fresh tensor: also outside inference mode
         cam = GradCAM(model=model, target_layers=[layer])   # calls model.eval(): keep_modes undoes it
         try:
             maps = cam(input_tensor=x, targets=tg)
             check_spatial(cam.activations_and_grads.activations[0], f'The layer {type(layer).__name__}')
-        finally: cam.activations_and_grads.release()          # not `with GradCAM(...)`: it swallows IndexError
-    model.zero_grad(set_to_none=True)
+        finally:                                                  # not `with GradCAM(...)`: it swallows IndexError
+            cam.activations_and_grads.release()
+            model.zero_grad(set_to_none=True)                     # no gradients left behind, even when it refuses
     return maps
 
 # %% ../nbs/06_gradcam.ipynb #5862fbca
 def raw_cams(model: nn.Module, images: torch.Tensor, targets=None, layers: dict | None = None) -> dict[str, np.ndarray]:
     "Raw (unnormalised, pre-ReLU) Grad-CAM maps `N×h×w` per layer (default: `cam_layers(model)`), and the `'logits'`."
     layers = cam_layers(model) if layers is None else dict(layers)
-    x = cam_input(model, images)
-    tg = as_targets(targets, len(x))
+    tg = as_targets(targets, len(images))
     hooks = {k: ActivationsAndGradients(model, [l], None) for k, l in layers.items()}
     try:
-        with keep_modes(model), torch.enable_grad(), torch.autocast(x.device.type, enabled=False):
+        with keep_modes(model), torch.inference_mode(False), torch.enable_grad(), torch.autocast(images.device.type, enabled=False):
+            x = cam_input(model, images)
             model.eval()
             out = model(x)
             if tg is None: tg = as_targets(out.argmax(1), len(x))
@@ -123,7 +127,71 @@ def raw_cams(model: nn.Module, images: torch.Tensor, targets=None, layers: dict 
     res['logits'] = out.detach().cpu().float().numpy()
     return res
 
-# %% ../nbs/06_gradcam.ipynb #f53dc80a
+# %% ../nbs/06_gradcam.ipynb #84069bc4
+def branch_names(model: nn.Module) -> list[str]:
+    "The names of a model's branches, in the order of `model.features` (a single-backbone model has one)."
+    return list(cam_layers(model))
+
+def _baselines(baseline, names: Sequence[str], feats: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    "One baseline vector per branch: zeros for None, else from a dict (branch → vector) or a list, checked against `feats`."
+    if baseline is None: return [torch.zeros_like(f[0]) for f in feats]
+    if isinstance(baseline, dict):
+        missing = [n for n in names if n not in baseline]
+        if missing: raise ValueError(f"baseline lacks the branch(es) {', '.join(missing)}: give one vector per branch ({', '.join(names)}).")
+        baseline = [baseline[n] for n in names]
+    if len(baseline) != len(feats): raise ValueError(f'{len(baseline)} baseline vectors for {len(feats)} branches.')
+    out = []
+    for n, f, b in zip(names, feats, baseline):
+        b = torch.as_tensor(b).to(f.device, f.dtype)
+        if b.shape != f.shape[1:]: raise ValueError(f'the baseline of {n!r} has shape {tuple(b.shape)}; its features have {tuple(f.shape[1:])}.')
+        out.append(b)
+    return out
+
+@torch.no_grad()
+def head_parts(head: nn.Module, feats: Sequence[torch.Tensor], targets, baseline=None,
+               names: Sequence[str] | None = None) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    "Exact Shapley parts (branch → N) of the target logit of `head` on branch features `feats`, and the logit at the baselines (N)."
+    names = list(names) if names is not None else [str(i) for i in range(len(feats))]
+    base, n, N = _baselines(baseline, names, feats), len(feats), len(feats[0])
+    t = torch.as_tensor(targets, device=feats[0].device).long().reshape(-1)
+    if len(t) != N: raise ValueError(f'{len(t)} targets for {N} images: give one class index per image.')
+    on = list(itertools.product((False, True), repeat=n))       # which branches keep their own features
+    inp = [torch.cat([f if s[i] else base[i].expand_as(f) for s in on]) for i, f in enumerate(feats)]
+    with keep_modes(head) if isinstance(head, nn.Module) else contextlib.nullcontext():   # a head may also be a model's method
+        if isinstance(head, nn.Module): head.eval()
+        out = head(inp).double()
+    val = out.reshape(len(on), N, -1)[:, torch.arange(N, device=out.device), t]    # subsets × images
+    k = {s: j for j, s in enumerate(on)}
+    parts = {}
+    for i, name in enumerate(names):
+        phi = torch.zeros(N, dtype=torch.float64, device=val.device)
+        for s in on:
+            if s[i]: continue
+            m = sum(s)
+            w = math.factorial(m) * math.factorial(n - m - 1) / math.factorial(n)
+            phi += w * (val[k[s[:i] + (True,) + s[i + 1:]]] - val[k[s]])
+        parts[name] = phi.cpu()
+    return parts, val[k[(False,) * n]].cpu()
+
+def branch_parts(model: nn.Module, x: torch.Tensor, targets, baseline=None) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    "Each branch's Shapley part of `model`'s target logit on the model input `x`, and the logit with every branch at its baseline."
+    with torch.no_grad(), keep_modes(model):
+        model.eval()
+        return head_parts(model.head, [f.float() for f in model.features(x)], targets, baseline, branch_names(model))
+
+def mean_features(model: nn.Module, images: torch.Tensor, preprocess: Callable | None = None, img_size: int = 224,
+                  batch_size: int = 64) -> dict[str, torch.Tensor]:
+    "The baseline we use: each branch's mean pooled features over `images` (uint8, e.g. a sample of the training set)."
+    preprocess = _preprocess(preprocess, img_size)
+    dev, sums = next(model.parameters()).device, None
+    with torch.no_grad(), keep_modes(model):
+        model.eval()
+        for i in range(0, len(images), batch_size):
+            f = [v.double().sum(0) for v in model.features(preprocess(images[i:i + batch_size]).to(dev))]
+            sums = f if sums is None else [a + b for a, b in zip(sums, f)]
+    return {n: (s / len(images)).float().cpu() for n, s in zip(branch_names(model), sums)}
+
+# %% ../nbs/06_gradcam.ipynb #51f3c318
 def resample(raw: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     "Resample raw maps `N×h×w` to `size` (bilinear), rescaled so that every map keeps its sum."
     t = torch.as_tensor(raw, dtype=torch.float32)[:, None]
@@ -132,18 +200,39 @@ def resample(raw: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     up = F.interpolate(t, size=tuple(size), mode='bilinear', align_corners=False)[:, 0]
     return (up * (h * w) / (size[0] * size[1])).numpy()
 
-def combine(raws: Sequence[np.ndarray], size: tuple[int, int]) -> np.ndarray:
-    "Sum raw maps (on the finest grid among them), then ReLU, upsample to `size` (H, W) and scale to [0, 1]."
+def combine(raws: Sequence[np.ndarray], size: tuple[int, int], weights: Sequence[np.ndarray] | None = None) -> np.ndarray:
+    """Each raw map's positive part normalised to sum 1, weighted per image by `weights` (clipped at 0; default 1),
+    summed on the finest grid among them, upsampled to `size` (H, W) and scaled to [0, 1]."""
     grid = (max(r.shape[-2] for r in raws), max(r.shape[-1] for r in raws))
-    total = sum(resample(r, grid) for r in raws)
-    return scale_cam_image(scale_cam_image(np.maximum(total, 0), (size[1], size[0])))
+    pos = [np.maximum(resample(r, grid), 0) for r in raws]
+    shapes = [p / np.maximum(p.sum((1, 2), keepdims=True), 1e-30) for p in pos]
+    ws = [np.ones(len(r)) for r in raws] if weights is None else [np.maximum(np.asarray(w, dtype=np.float64), 0) for w in weights]
+    total = sum(w[:, None, None] * s for w, s in zip(ws, shapes)).astype(np.float32)
+    return scale_cam_image(scale_cam_image(total, (size[1], size[0])))
 
-def branch_cams(model: nn.Module, images: torch.Tensor, targets=None) -> dict[str, np.ndarray]:
-    "Raw maps per branch (`N×h×w`) and `'combined'`: their sum, ReLU'd, upsampled to the images and scaled to [0, 1]."
-    res = raw_cams(model, images, targets)
-    res.pop('logits')
-    res['combined'] = combine(list(res.values()), tuple(images.shape[-2:]))
-    return res
+@dataclass
+class BranchCAMs:
+    "Grad-CAM of a model branch by branch: raw maps, Shapley parts of the target logit, and the combined map."
+    maps: dict[str, np.ndarray]       # branch → raw map N×h×w (no ReLU, no scaling), at the branch's layer
+    parts: dict[str, np.ndarray]      # branch → its Shapley part of the target logit (N)
+    base: np.ndarray                  # the target logit with every branch at its baseline (N)
+    logits: np.ndarray                # the target logit (N): sum of the parts + base
+    combined: np.ndarray              # N×H×W in [0, 1], at the input's size
+
+def branch_cams(model: nn.Module, images: torch.Tensor, targets=None, baseline=None) -> BranchCAMs:
+    "Raw maps per branch, each branch's part of the target logit (`branch_parts`, against `baseline`) and the combined map."
+    raw = raw_cams(model, images, targets)
+    logits = raw.pop('logits')
+    t = logits.argmax(1) if targets is None else np.asarray(torch.as_tensor(targets).cpu()).reshape(-1)
+    logit = logits[np.arange(len(t)), t]
+    if hasattr(model, 'features') and hasattr(model, 'head'):
+        parts, base = branch_parts(model, images.to(next(model.parameters()).device), t, baseline)
+        parts, base = {k: v.numpy() for k, v in parts.items()}, base.numpy()
+    else: parts, base = {k: logit.astype(np.float64) for k in raw}, np.zeros(len(t))   # no features/head split: the whole logit
+    size = tuple(images.shape[-2:])
+    combined = (combine(list(raw.values()), size) if len(raw) == 1 else
+                combine(list(raw.values()), size, [parts[k] for k in raw]))
+    return BranchCAMs(raw, parts, base, logit, combined)
 
 # %% ../nbs/06_gradcam.ipynb #73a48e56
 PATCH_CLASSES = ('red', 'green', 'blue')
@@ -211,9 +300,8 @@ def overlay(image: torch.Tensor, cam: np.ndarray) -> np.ndarray:
     return show_cam_on_image(img[0].permute(1, 2, 0).clamp(0, 1).numpy(), np.clip(cam, 0, 1), use_rgb=True)
 
 # %% ../nbs/06_gradcam.ipynb #3dcacdf6
-def _branch_panels(res: dict, size: tuple[int, int]) -> dict[str, np.ndarray]:
+def _branch_panels(raws: dict[str, np.ndarray], size: tuple[int, int]) -> dict[str, np.ndarray]:
     "Per-branch maps for display: ReLU'd raw maps on one colour scale per image, upsampled to `size`."
-    raws = {k: v for k, v in res.items() if k != 'combined'}
     grid = (max(r.shape[-2] for r in raws.values()), max(r.shape[-1] for r in raws.values()))
     pos = {k: np.maximum(resample(r, grid), 0) for k, r in raws.items()}
     top = np.maximum(np.max([p.max((1, 2)) for p in pos.values()], 0), 1e-12)[:, None, None]
@@ -226,8 +314,8 @@ def _preprocess(preprocess: Callable | None, img_size: int) -> Callable:
 
 def gradcam_figure(models: dict[str, nn.Module], images: torch.Tensor, labels, classes: Sequence[str],
                    targets='label', preprocess: Callable | None = None, img_size: int = 224,
-                   size: float = 1.7) -> plt.Figure:
-    "Fig. 5: a row per image; the image, then each model's Grad-CAM (fusion models: per branch and combined)."
+                   size: float = 1.7, baselines: dict | None = None, baseline_text: str = 'zero features') -> plt.Figure:
+    "Fig. 5: a row per image; the image, then each model's Grad-CAM (fusion models: per branch, with Shapley parts, and combined)."
     preprocess = _preprocess(preprocess, img_size)
     labels = torch.as_tensor(labels).long()
     x = preprocess(images)
@@ -241,11 +329,10 @@ def gradcam_figure(models: dict[str, nn.Module], images: torch.Tensor, labels, c
         if len(branches) == 1:
             cols.append((name, gradcam(model, x, tg), None, preds))
             continue
-        res = branch_cams(model, x, tg)
-        shares = {k: res[k].sum((1, 2)) for k in branches}
-        for k, m in _branch_panels(res, tuple(x.shape[-2:])).items():
-            cols.append((f'{name}\n{k}', m, [f'logit part {s:+.2f}' for s in shares[k]], None))
-        cols.append((f'{name}\ncombined', res['combined'], None, preds))
+        res = branch_cams(model, x, tg, (baselines or {}).get(name))
+        for k, m in _branch_panels(res.maps, tuple(x.shape[-2:])).items():
+            cols.append((f'{name}\n{k}', m, [f'part {s:+.2f}' for s in res.parts[k]], None))
+        cols.append((f'{name}\ncombined', res.combined, None, preds))
     n = len(images)
     fig, axs = plt.subplots(n, len(cols) + 1, figsize=(size * (len(cols) + 1), size * n + 0.6), squeeze=False)
     for i in range(n):
@@ -263,17 +350,25 @@ def gradcam_figure(models: dict[str, nn.Module], images: torch.Tensor, labels, c
     for ax in axs.flat: ax.set_xticks([]); ax.set_yticks([])
     axs[0, 0].set_title('image', fontsize=9)
     tgt = {'label': 'the true class', 'pred': 'the predicted class'}.get(targets, 'the given targets') if isinstance(targets, str) else 'the given targets'
-    fig.suptitle(f'Grad-CAM for {tgt}', fontsize=10)
+    fused = any(len(cam_layers(m)) > 1 for m in models.values())
+    fig.suptitle(f'Grad-CAM for {tgt}' + (f"; 'part': the branch's Shapley part of that logit (baseline: {baseline_text})"
+                                           if fused else ''), fontsize=10)
     fig.tight_layout()
     return fig
 
 # %% ../nbs/06_gradcam.ipynb #af8aa740
-def model_maps(model: nn.Module, x: torch.Tensor, targets=None) -> np.ndarray:
+def model_maps(model: nn.Module, x: torch.Tensor, targets=None, baseline=None) -> np.ndarray:
     "One Grad-CAM map per image, at the input's size: the model's own, or for a fusion model its branches combined."
-    return gradcam(model, x, targets) if len(cam_layers(model)) == 1 else branch_cams(model, x, targets)['combined']
+    return gradcam(model, x, targets) if len(cam_layers(model)) == 1 else branch_cams(model, x, targets, baseline).combined
+
+def blank_maps(maps: np.ndarray) -> np.ndarray:
+    "Which maps are blank (every pixel equal): their 'top pixels' would be a strip chosen by tie order, not by the map."
+    flat = np.asarray(maps).reshape(len(maps), -1)
+    return flat.max(1) == flat.min(1)
 
 def deletion_check(models: dict[str, nn.Module], images: torch.Tensor, labels, preprocess: Callable | None = None,
-                   img_size: int = 224, frac: float = 0.1, fill: float = 0., batch_size: int = 32, seed: int = 0) -> dict:
+                   img_size: int = 224, frac: float = 0.1, fill: float = 0., batch_size: int = 32, seed: int = 0,
+                   baselines: dict | None = None) -> dict:
     "Per model: mean drop of the true class's logit when the top-`frac` pixels by its Grad-CAM are set to `fill`, vs two controls."
     if len(images) != len(labels): raise ValueError(f'{len(images)} images but {len(labels)} labels.')
     if len(images) < 2: raise ValueError('deletion_check needs at least 2 images (one control uses another image\'s map).')
@@ -284,7 +379,7 @@ def deletion_check(models: dict[str, nn.Module], images: torch.Tensor, labels, p
     for name, model in models.items():
         dev = next(model.parameters()).device
         xs = [preprocess(images[b]).to(dev) for b in batches]
-        maps = np.concatenate([model_maps(model, x, labels[b]) for x, b in zip(xs, batches)])
+        maps = np.concatenate([model_maps(model, x, labels[b], (baselines or {}).get(name)) for x, b in zip(xs, batches)])
         others = np.roll(maps, 1, axis=0)                       # image i gets the map of image i-1
         drops = []
         for x, b in zip(xs, batches):
@@ -293,9 +388,12 @@ def deletion_check(models: dict[str, nn.Module], images: torch.Tensor, labels, p
             other = deletion_drop(model, x, others[b], y, frac, fill, seed + b.start)[0]
             drops.append([d.cpu().double() for d in (top, rnd, other)])
         top, rnd, other = (torch.cat(d) for d in zip(*drops))
-        out[name] = dict(n=len(top), frac=frac, top_drop=top.mean().item(), random_drop=rnd.mean().item(),
-                         other_map_drop=other.mean().item(), top_beats_random=(top > rnd).double().mean().item(),
-                         top_beats_other_map=(top > other).double().mean().item())
+        blank = blank_maps(maps); keep = torch.as_tensor(~(blank | np.roll(blank, 1)))   # a blank map, own or other: left out
+        top, rnd, other = top[keep], rnd[keep], other[keep]
+        mean = lambda v: v.mean().item() if len(v) else float('nan')
+        out[name] = dict(n=len(top), blank_maps=int(blank.sum()), frac=frac, top_drop=mean(top), random_drop=mean(rnd),
+                         other_map_drop=mean(other), top_beats_random=mean((top > rnd).double()),
+                         top_beats_other_map=mean((top > other).double()))
     return out
 
 # %% ../nbs/06_gradcam.ipynb #6fd9ef47
@@ -323,21 +421,24 @@ def deletion_markdown(check: dict, results: dict | None = None) -> str:
                       *('| ' + ' | '.join([name, *(fmt(c, row[c]) for c in t.columns)]) + ' |' for name, row in t.iterrows())])
 
 # %% ../nbs/06_gradcam.ipynb #389a2b99
-def branch_shares(model: nn.Module, images: torch.Tensor, labels, preprocess: Callable | None = None,
-                  img_size: int = 224, batch_size: int = 32) -> dict:
-    "Per branch of a fusion model: its mean part of the true class's logit (the sum of its raw map) and the share of images where that part is the largest."
+def branch_shares(model: nn.Module, images: torch.Tensor, labels, baseline=None, preprocess: Callable | None = None,
+                  img_size: int = 224, batch_size: int = 64) -> dict:
+    "Per branch of a fusion model: its mean Shapley part of the true class's logit and the share of images where that part is the largest; the mean logit and baseline logit."
     if len(cam_layers(model)) < 2: raise ValueError(f'{type(model).__name__} has one branch: branch_shares needs a fusion model.')
     preprocess = _preprocess(preprocess, img_size)
-    labels, dev, sums = torch.as_tensor(labels).long(), next(model.parameters()).device, {}
+    labels, dev, parts, bases = torch.as_tensor(labels).long(), next(model.parameters()).device, {}, []
     for i in range(0, len(images), batch_size):
-        res = raw_cams(model, preprocess(images[i:i + batch_size]).to(dev), labels[i:i + batch_size])
-        res.pop('logits')
-        for k, v in res.items(): sums.setdefault(k, []).append(v.sum((1, 2)))
-    parts = np.stack([np.concatenate(v) for v in sums.values()])          # branches × images
-    top = parts.argmax(0)
-    return {k: dict(mean_part=float(parts[j].mean()), largest_in=float((top == j).mean())) for j, k in enumerate(sums)}
+        p, b = branch_parts(model, preprocess(images[i:i + batch_size]).to(dev), labels[i:i + batch_size], baseline)
+        for k, v in p.items(): parts.setdefault(k, []).append(v)
+        bases.append(b)
+    parts = {k: torch.cat(v) for k, v in parts.items()}
+    base, table = torch.cat(bases), torch.stack(list(parts.values()))            # branches × images
+    top = table.argmax(0)
+    return dict(n=len(base), mean_logit=(table.sum(0) + base).mean().item(), mean_base=base.mean().item(),
+                parts={k: dict(mean_part=v.mean().item(), largest_in=(top == j).double().mean().item()) for j, (k, v) in enumerate(parts.items())})
 
 def branch_summary(shares: dict) -> str:
     "`branch_shares` in words."
-    return '; '.join(f"{k}: {v['mean_part']:+.2f} of the logit on average, the larger part in {v['largest_in']:.0%} of the images"
-                     for k, v in shares.items())
+    return (f"the true class's logit is {shares['mean_logit']:+.2f} on average, {shares['mean_base']:+.2f} with both branches at "
+            "the baseline; " + '; '.join(f"{k}'s part {v['mean_part']:+.2f}, the larger part in {v['largest_in']:.0%} of the images"
+                                         for k, v in shares['parts'].items()))

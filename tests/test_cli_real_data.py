@@ -50,7 +50,7 @@ def test_results_json(run):
     assert list(r['setups']) == SETUPS
     for name, s in r['setups'].items():
         assert set(s) == {'val_acc', 'init', 'epochs', 'lr', 'schedule', 'history', 'trainable_params', 'total_params', 'seconds'}, name
-        assert (s['init'], s['lr'], s['schedule']) == ('random', 3e-3, 'onecycle'), name     # no --lr: the from-scratch recipe
+        assert (s['init'], s['lr'], s['schedule']) == ('random', 2e-3, 'onecycle'), name     # no --lr: the from-scratch recipe
         assert 0 <= s['val_acc'] <= 100, (name, s['val_acc'])
         assert 0 < s['trainable_params'] <= s['total_params'] and s['seconds'] > 0, (name, s)
         assert len(s['history']) == 1 and list(s['history'][0]) == HISTORY_KEYS, (name, s['history'])
