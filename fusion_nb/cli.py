@@ -38,7 +38,7 @@ MEMBERS_PLAN = ['resnet50', 'mobilenetv2', 'logit_average', *MEMBERS_FIRST]
 PRESETS = {
     'paper': dict(setups=[*CASE_STUDY_SETUPS, *MEMBERS_PLAN[2:]], data='cifar10', img_size=224, epochs=6, fusion_epochs=3,
                   batch_size=64, train_limit=None, test_limit=None, pretrained=True),
-    'cpu':   dict(setups=MEMBERS_PLAN, data='cifar10', img_size=32, epochs=6, fusion_epochs=2, batch_size=128,
+    'cpu':   dict(setups=MEMBERS_PLAN, data='cifar10', img_size=32, epochs=5, fusion_epochs=2, batch_size=128,
                   train_limit=None, test_limit=None, pretrained=True),
     'smoke': dict(setups=[*CASE_STUDY_SETUPS, *MEMBERS_PLAN[2:]], data='synthetic', img_size=32, epochs=1, batch_size=32,
                   train_limit=64, test_limit=40, pretrained=False),
@@ -71,7 +71,7 @@ def resolve_config(preset:str='paper', **overrides) -> dict:
 
 # %% ../nbs/07_cli.ipynb #304bc982
 CPU_SPEEDS = {  # images/s on this project's 2-core CPU, fp32, batch 128: bench/results/train.md (bench/bench_train.py)
-    32: dict(train={'resnet50': 171, 'mobilenetv2': 806, 'fusion_finetune': 263}, forward={'resnet50': 738, 'mobilenetv2': 5051}),
+    32: dict(train={'resnet50': 135, 'mobilenetv2': 663, 'fusion_finetune': 199}, forward={'resnet50': 670, 'mobilenetv2': 4360}),
 }
 
 def _combined(speeds): return 1 / sum(1/s for s in speeds)    # images/s of running several models on each image
