@@ -20,8 +20,8 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms as T
 
-from fusion_nb.cli import env_info
-from fusion_nb.dataset import IMAGENET_MEAN, IMAGENET_STD, DeviceBatches, atomic_write, load_data
+from fusion_nb.plumbing import atomic_write, env_info
+from fusion_nb.dataset import IMAGENET_MEAN, IMAGENET_STD, DeviceBatches, load_data
 
 DEFAULT_DATA = '/tmp/cifar10-jpeg'
 

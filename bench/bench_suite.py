@@ -41,8 +41,7 @@ def main():
     p.add_argument('--out', default=str(ROOT / 'bench' / 'results' / 'suite.md'))
     args = p.parse_args()
     import torch
-    from fusion_nb.cli import env_info
-    from fusion_nb.dataset import atomic_write
+    from fusion_nb.plumbing import atomic_write, env_info
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [BIN / 'fusion_nb_run', '--preset', 'cpu', '--setups', args.setup, '--epochs', '1', '--no-pretrained',

@@ -29,9 +29,9 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms as T
 
-from fusion_nb.dataset import IMAGENET_MEAN, IMAGENET_STD, DeviceBatches, atomic_write, make_synthetic
+from fusion_nb.dataset import IMAGENET_MEAN, IMAGENET_STD, DeviceBatches, make_synthetic
+from fusion_nb.plumbing import atomic_write, env_info
 from fusion_nb.fusion import build_model
-from fusion_nb.cli import env_info
 from fusion_nb.training import TrainConfig, amp_dtype, autocast, fit, get_device, train_epoch
 
 
@@ -134,10 +134,10 @@ def bench_cache(n_train, n_test, size, bs, epochs, repeats, dev, log):
     return {k: (statistics.median(s for s, _ in v), statistics.median(a for _, a in v)) for k, v in res.items()}
 
 
-def time_forward(model, x, dev, bs, repeats):
-    "Median images/s of eval-mode forward passes (no grad) in batches of `bs`, as evaluation and feature extraction run."
+def time_forward(model, x, dev, bs, repeats, size):
+    "Median images/s of eval-mode forward passes (no grad) at `size` px in batches of `bs`, as evaluation and feature extraction run."
     model.to(dev, memory_format=torch.channels_last).eval()
-    batches = list(DeviceBatches(x, torch.zeros(len(x), dtype=torch.long), bs, img_size=x.shape[-1], train=False, device=dev))
+    batches = list(DeviceBatches(x, torch.zeros(len(x), dtype=torch.long), bs, img_size=size, train=False, device=dev))
     dtype, out = amp_dtype(dev, 'auto'), []
     with torch.inference_mode():
         for r in range(repeats + 1):
@@ -159,7 +159,7 @@ def bench_estimate(size, bs, steps, repeats, dev, log):
         train[setup] = statistics.median(time_ours(model, data.x_train, data.y_train, size, bs, dev, dtype, steps, seed=r)
                                          for r in range(repeats))
         if setup in ('resnet50', 'mobilenetv2'):
-            fwd[setup] = time_forward(model, data.x_test.repeat(2, 1, 1, 1), dev, 2 * bs, repeats)
+            fwd[setup] = time_forward(model, data.x_test.repeat(2, 1, 1, 1), dev, 2 * bs, repeats, size)
         log(f'estimate speeds, {setup} {size} px: train {train[setup]:.1f}' + (f', forward {fwd[setup]:.1f}' if setup in fwd else '') + ' images/s')
     return train, fwd
 

@@ -4,27 +4,29 @@
 
 # %% auto #0
 __all__ = ['DEVICES', 'BUILTIN_DATA', 'FINE_TUNING', 'FROM_SCRATCH', 'COMMON', 'MEMBERS_PLAN', 'PRESETS', 'CONFIG_KEYS',
-           'CPU_SPEEDS', 'RUN_INDEPENDENT', 'resolve_config', 'run_order', 'estimate_seconds', 'is_frozen_setup',
-           'validate_config', 'check_weights', 'save_json', 'save_text', 'save_figure', 'previous_run', 'env_info',
-           'RunLog', 'train_config', 'train_setup', 'restore_setup', 'run_reference', 'spread_indices', 'best_fusion',
-           'cam_models', 'fusion_baselines', 'baseline_text', 'gradcam_check', 'write_figures', 'run_case_study',
-           'fusion_nb_run', 'describe_preset', 'cli_parser', 'main']
+           'CPU_SPEEDS', 'RUN_INDEPENDENT', 'RUN_FILES', 'resolve_config', 'run_order', 'estimate_seconds',
+           'is_frozen_setup', 'validate_config', 'check_weights', 'previous_run', 'RunLog', 'train_config',
+           'train_setup', 'restore_setup', 'run_reference', 'spread_indices', 'best_fusion', 'cam_models',
+           'fusion_baselines', 'baseline_text', 'gradcam_check', 'write_figures', 'run_case_study', 'fusion_nb_run',
+           'describe_preset', 'cli_parser', 'main']
 
 # %% ../nbs/07_cli.ipynb #1c5dcdaf
-import argparse, json, os, platform, shutil, sys, textwrap, time
+import json, sys, time
 from dataclasses import fields
 from pathlib import Path
 
-import torch, torchvision
-import matplotlib.pyplot as plt
+import torch
 from fastcore.script import Param, anno_parser, store_true
 from fastcore.imports import in_ipython
 
-from .dataset import atomic_write, load_data, show_samples
+from .dataset import load_data, show_samples
+from .plumbing import (HelpFormatter, env_info, hyphenate_flags, is_temporary, remove_temporary, save_figure, save_json,
+                                save_text, wrap)
 from .backbones import DEFAULT_WEIGHTS, count_params
 from .fusion import (SETUPS, SETUP_NAMES, CASE_STUDY_SETUPS, MEMBERS_FIRST, REFERENCES, architecture, build_model,
                               init_of, needs, GatedHead, gate_by_class, LogitAverage, plot_pipeline)
-from .training import AMP_CHOICES, SCHEDULES, TrainConfig, cached_features, fit, evaluate, get_device, load_checkpoint
+from .training import (AMP_CHOICES, SCHEDULES, TrainConfig, cached_features, fit, evaluate, get_device, load_checkpoint,
+                                slim_checkpoint)
 from .results import table1_markdown, plot_curves, plot_confusion, plot_predictions
 
 # %% ../nbs/07_cli.ipynb #469760ef
@@ -130,6 +132,9 @@ def validate_config(cfg:dict):
     for k in ('img_size', 'epochs', 'fusion_epochs', 'batch_size', 'train_limit', 'test_limit'):
         v = cfg[k]
         if v is not None and (not isinstance(v, int) or v < 1): raise ValueError(f"--{k.replace('_', '-')} must be a positive integer, got {v!r}")
+    if cfg['batch_size'] < 2:
+        raise ValueError(f"--batch-size must be at least 2, got {cfg['batch_size']}: BatchNorm layers that train need more than "
+                         "one image per batch")
     for k in ('lr', 'fusion_lr'):
         if not cfg[k] > 0: raise ValueError(f"--{k.replace('_', '-')} must be positive, got {cfg[k]!r}")
     if cfg['schedule'] not in SCHEDULES: raise ValueError(f"unknown schedule {cfg['schedule']!r}; choose one of: {', '.join(SCHEDULES)}")
@@ -157,27 +162,22 @@ def check_weights(cfg:dict):
             raise RuntimeError(f"{e}\nHint: rerun with --no-pretrained to train from random initialisation, "
                                "or put the weights file where this message says.") from e
 
-# %% ../nbs/07_cli.ipynb #eaf4421a
-# `atomic_write` (from 01): `write(f)` on a temporary file next to the target, then one `os.replace`.
-def save_json(obj, path): return atomic_write(path, lambda f: json.dump(obj, f, indent=1))
-def save_text(text:str, path): return atomic_write(path, lambda f: f.write(text))
-def save_figure(fig, path, dpi=110):
-    "Save a matplotlib figure as PNG atomically and close it."
-    try: return atomic_write(path, lambda f: fig.savefig(f, format='png', dpi=dpi, bbox_inches='tight'), mode='wb')
-    finally: plt.close(fig)
-
 # %% ../nbs/07_cli.ipynb #f56244c0
 RUN_INDEPENDENT = ('setups', 'preset', 'out', 'resume', 'device')   # may differ between runs sharing a folder
 
 def _comparable(cfg): return json.loads(json.dumps({k: v for k, v in cfg.items() if k not in RUN_INDEPENDENT}))
 
+RUN_FILES = ('log.txt', 'checkpoints', 'figures', 'predictions.json', 'table.md', 'gradcam.json')   # what a run writes
+
 def previous_run(out, cfg:dict) -> dict:
     "The finished setups a run with `cfg` may keep from `out` (empty unless resuming); an error if `out` holds another run."
     out, path = Path(out), Path(out)/'results.json'
     if not path.exists():
-        if out.exists() and (not out.is_dir() or any(out.iterdir())):
-            raise ValueError(f"--out {out} exists and holds no fusion_nb run (no results.json); choose an empty or new folder")
-        return {}
+        if out.exists() and not out.is_dir(): raise ValueError(f"--out {out} is a file; give a folder (new or empty)")
+        foreign = sorted(p.name for p in out.iterdir() if p.name not in RUN_FILES and not is_temporary(p)) if out.exists() else []
+        if foreign: raise ValueError(f"--out {out} holds files that no fusion_nb run wrote ({', '.join(foreign[:5])}) and no "
+                                     "results.json; choose an empty or new folder")
+        return {}                                        # new, empty, or a run killed before its first results.json
     try: old = json.loads(path.read_text())
     except ValueError as e: raise ValueError(f"--out {out}: results.json is unreadable ({e}); choose another folder") from e
     a, b = _comparable(old.get('config', {})), _comparable(cfg)
@@ -188,26 +188,14 @@ def previous_run(out, cfg:dict) -> dict:
                          "choose another --out, or rerun with the same settings to continue it")
     return old.get('setups', {}) if cfg['resume'] else {}
 
-# %% ../nbs/07_cli.ipynb #32dede4f
-def _cpu_name():
-    try:
-        for line in Path('/proc/cpuinfo').read_text().splitlines():
-            if line.startswith('model name'): return line.split(':', 1)[1].strip()
-    except OSError: pass
-    return platform.processor() or platform.machine()
-
-def env_info(device) -> dict:
-    "Versions and hardware of this run, as in `results.json`'s `env`."
-    device = torch.device(device)
-    name = (torch.cuda.get_device_name(device) if device.type == 'cuda' else
-            'Apple MPS' if device.type == 'mps' else _cpu_name())
-    return dict(torch=torch.__version__, torchvision=torchvision.__version__, device=device.type,
-                device_name=name, cpu_count=os.cpu_count())
-
 # %% ../nbs/07_cli.ipynb #739e5297
 class RunLog:
-    "Print a line to stdout and, once the output folder exists, append it to `OUT/log.txt`."
+    "Print a line to stdout and, once `start(path)` has named the log file, append it there (earlier lines first)."
     def __init__(self, quiet=False): self.path, self.quiet, self.lines = None, quiet, []
+    def start(self, path):
+        "Write to `path` from now on, beginning with the lines printed so far."
+        self.path = Path(path)
+        with open(self.path, 'a', encoding='utf-8') as f: f.writelines(l + '\n' for l in self.lines)
     def __call__(self, msg:str):
         line = f'[fusion_nb_run] {msg}'
         self.lines.append(line)
@@ -228,8 +216,10 @@ def train_setup(name:str, data, cfg:dict, out, log=print, progress=True, members
     torch.manual_seed(cfg['seed'])                  # the same seed gives the same initial head (and random backbones)
     model = build_model(SETUPS[name], weights=cfg['weights'], n_classes=len(data.classes), members=members)
     trainable, total = count_params(model)
-    resume = cfg['resume'] and ckpt.exists()
-    done = load_checkpoint(ckpt)['history'] if resume else []                 # epochs of an interrupted run
+    resume, done = cfg['resume'] and ckpt.exists(), []
+    if resume:                                            # the epochs of an interrupted run, unless its checkpoint is damaged
+        try: done = load_checkpoint(ckpt)['history']
+        except RuntimeError as e: log(f"{name}: {e} It trains from the start."); ckpt.unlink(); resume = False
     ckpt.parent.mkdir(parents=True, exist_ok=True)
     log(f"{name}: " + (f"continuing from {ckpt} after epoch {len(done)}" if resume else 'training') +
         f" ({trainable:,} of {total:,} parameters trainable; {tcfg.epochs} epoch(s), lr {tcfg.lr:g} {tcfg.schedule})")
@@ -237,6 +227,7 @@ def train_setup(name:str, data, cfg:dict, out, log=print, progress=True, members
     if dev.type == 'cuda': torch.cuda.reset_peak_memory_stats(dev)
     t0 = time.perf_counter()
     history = fit(model, data, tcfg, ckpt_path=ckpt, resume=resume, progress=progress, features=features)
+    slim_checkpoint(ckpt)                                 # finished: the optimiser's state is no longer needed
     ev = evaluate(model, data, tcfg, features=features)
     entry = dict(val_acc=float(ev['acc']), init=init_of(name, cfg['weights']), epochs=tcfg.epochs, lr=tcfg.lr,
                  schedule=tcfg.schedule, history=history, trainable_params=trainable, total_params=total,
@@ -244,7 +235,8 @@ def train_setup(name:str, data, cfg:dict, out, log=print, progress=True, members
     if dev.type == 'cuda': entry['peak_gpu_mib'] = torch.cuda.max_memory_allocated(dev) / 2**20
     if isinstance(model.head, GatedHead):                 # how much each class leans on each branch (03's gate_by_class)
         feats, y = cached_features(model, data.x_test, data.y_test, tcfg, features if model.is_frozen else None)
-        entry['gate_by_class'] = [None if g != g else float(g) for g in gate_by_class(model, feats, y, len(data.classes))]
+        gates = gate_by_class(model, [f.float() for f in feats], y, len(data.classes))   # float: cached features may be bf16
+        entry['gate_by_class'] = [None if g != g else float(g) for g in gates]
     log(f"{name}: val_acc {entry['val_acc']:.2f}% after {len(history)} epoch(s), {entry['seconds']:.1f} s")
     return entry, [int(p) for p in ev['preds']], model
 
@@ -366,6 +358,9 @@ def run_case_study(setups=None, preset:str='paper', data=None, img_size:int=None
                if guess else '') + ("; consider --preset cpu" if cfg['img_size'] >= 128 else ''))
     ds = load_data(cfg['data'], train_limit=cfg['train_limit'], test_limit=cfg['test_limit'], seed=cfg['seed'])
     log(f"data: {ds.source}: {len(ds.y_train):,} training and {len(ds.y_test):,} test images, {len(ds.classes)} classes")
+    if cfg['batch_size'] > len(ds.y_train):
+        raise ValueError(f"--batch-size {cfg['batch_size']} is larger than the training set ({len(ds.y_train):,} images); "
+                         "give a smaller --batch-size or a larger --train-limit")
     check_weights(cfg)
     log(f"weights: {cfg['weights'] or 'none (random initialisation)'}; {cfg['img_size']} px, batch {cfg['batch_size']}; "
         f"{cfg['epochs']} epoch(s) at lr {cfg['lr']:g} ({cfg['schedule']})"
@@ -374,16 +369,23 @@ def run_case_study(setups=None, preset:str='paper', data=None, img_size:int=None
     finished = previous_run(out, cfg)
     # ---- everything above writes nothing; from here on, files appear in `out` ----
     exists = (out/'results.json').exists()
-    out.mkdir(parents=True, exist_ok=True)
-    log.path = out/'log.txt'
+    stale = remove_temporary(out, out/'checkpoints', out/'figures')   # left by writes that an earlier run was killed in
+    data_info = dict(source=str(cfg['data']), n_train=len(ds.y_train), n_test=len(ds.y_test))
+    if not exists: save_json(dict(config=cfg, env=env, data=data_info, setups={}), out/'results.json')   # first: the folder is ours
+    log.start(out/'log.txt')
+    if stale: log(f"removed {len(stale)} temporary file(s) left by an interrupted run")
     if exists and not cfg['resume']:
         log(f"{out} holds a run with the same settings: starting it afresh (--resume would keep its finished setups)")
     log(f"run {'resumed' if exists and cfg['resume'] else 'started'} in {out}: setups {', '.join(cfg['setups'])}")
     pred_path = out/'predictions.json'
     old_preds = json.loads(pred_path.read_text())['setups'] if finished and pred_path.exists() else {}
     finished = {k: v for k, v in finished.items() if k in old_preds}    # a setup counts as finished with its predictions
-    results = dict(config=cfg, env=env, data=dict(source=str(cfg['data']), n_train=len(ds.y_train), n_test=len(ds.y_test)),
-                   setups=dict(finished))
+    for n in [n for n in finished if n in SETUPS]:     # a finished setup whose checkpoint is gone or damaged trains again
+        try: load_checkpoint(out/'checkpoints'/f'{n}.pt')
+        except (FileNotFoundError, RuntimeError) as e:
+            log(f"{n}: finished before, but {e} It trains again."); del finished[n]
+            (out/'checkpoints'/f'{n}.pt').unlink(missing_ok=True)
+    results = dict(config=cfg, env=env, data=data_info, setups=dict(finished))
     predictions = dict(classes=list(ds.classes), y_true=[int(y) for y in ds.y_test], setups={k: old_preds[k] for k in finished})
     save_json(results, out/'results.json')
     models, features = {}, {}                            # trained models (on the CPU); cached features shared by frozen setups
@@ -455,31 +457,18 @@ def describe_preset(name:str) -> str:
             f"{n(p['train_limit'])}/{n(p['test_limit'])} train/test images, "
             f"{'ImageNet weights' if p['pretrained'] else 'random weights'}; setups: {', '.join(p['setups'])}")
 
-def _width(): return min(shutil.get_terminal_size((100, 30))[0], 100)
-
-class _Formatter(argparse.RawDescriptionHelpFormatter):
-    def __init__(self, prog): super().__init__(prog, max_help_position=_width() // 2, width=_width())
-
-def _wrap(text, indent=''): return textwrap.fill(text, _width() - 2, initial_indent=indent, subsequent_indent=' ' * len(indent))
-
 def _epilog():
-    presets = '\n'.join(_wrap(describe_preset(k), f'  {k:6s} ') for k in PRESETS)
+    presets = '\n'.join(wrap(describe_preset(k), f'  {k:6s} ') for k in PRESETS)
     return '\n\n'.join(['presets (explicit flags override them):\n' + presets,
-                        _wrap('setups: ' + ', '.join(SETUP_NAMES)),
+                        wrap('setups: ' + ', '.join(SETUP_NAMES)),
                         'example: fusion_nb_run --preset cpu --data cifar10-jpeg.tar.gz --no-pretrained --out runs/cpu'])
 
 # %% ../nbs/07_cli.ipynb #36092c30
 def cli_parser():
     "The `argparse` parser of `fusion_nb_run`: fastcore's `anno_parser`, with hyphenated flags (underscores still work)."
     p = anno_parser(fusion_nb_run, prog='fusion_nb_run')
-    p.formatter_class, p.description, p.epilog, p.allow_abbrev = _Formatter, _wrap(p.description), _epilog(), False
-    for a in p._actions:
-        under = [s for s in a.option_strings if s.startswith('--') and '_' in s]
-        for s in under:
-            hyphen = s.replace('_', '-')
-            a.option_strings[a.option_strings.index(s)] = hyphen     # what --help and error messages show
-            p._option_string_actions[hyphen] = a                      # parse both spellings
-    return p
+    p.formatter_class, p.description, p.epilog, p.allow_abbrev = HelpFormatter, wrap(p.description), _epilog(), False
+    return hyphenate_flags(p)
 
 # %% ../nbs/07_cli.ipynb #e9745e2f
 def _fail(msg, code):
@@ -492,6 +481,8 @@ def main(argv=None):
     for k in ('pdb', 'xtra'): args.pop(k, None)
     try: fusion_nb_run(**args)
     except (ValueError, FileNotFoundError) as e: _fail(e, 2)
+    except FloatingPointError as e:
+        _fail(f"{e} With fusion_nb_run: rerun with a smaller --lr and another --out (the finished setups are in results.json).", 1)
     except RuntimeError as e: _fail(e, 1)
     except KeyboardInterrupt:
         _fail("interrupted; finished setups are saved in results.json: rerun the same command with --resume to continue", 130)

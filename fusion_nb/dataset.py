@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_dataset.ipynb #64d0987f
 from __future__ import annotations
-import hashlib, io, json, os, pickle, shutil, socket, tarfile, tempfile, warnings, zipfile
+import functools, hashlib, io, os, pickle, re, socket, warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -15,11 +15,12 @@ from PIL import Image
 try: from torchvision.io import ImageReadMode, decode_image  # deprecated in torchvision 0.29: PIL takes over when gone
 except ImportError: decode_image = None
 
+from .plumbing import ARCHIVES, cache_root, cached_tensors, digest, extract_archive, folder_key, progress_bar
+
 # %% auto #0
 __all__ = ['CIFAR10_CLASSES', 'IMAGENET_MEAN', 'IMAGENET_STD', 'ImageData', 'make_synthetic', 'show_samples', 'find_layout',
-           'read_cifar_batches', 'decode_file', 'read_image_folder', 'cache_root', 'folder_key', 'atomic_write',
-           'load_image_folder', 'extract_archive', 'load_folder', 'load_torchvision_cifar10', 'load_data', 'crop_flip',
-           'to_model_input', 'DeviceBatches']
+           'read_cifar_batches', 'decode_file', 'read_image_folder', 'load_image_folder', 'load_folder',
+           'load_torchvision_cifar10', 'load_data', 'crop_flip', 'to_model_input', 'DeviceBatches']
 
 # %% ../nbs/01_dataset.ipynb #871b9047
 CIFAR10_CLASSES = ('airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck')
@@ -153,7 +154,6 @@ def show_samples(data: ImageData, n_per_class: int = 8, split: str = 'train', se
     return fig
 
 # %% ../nbs/01_dataset.ipynb #daea3101
-_ARCHIVES = ('.tar.gz', '.tgz', '.tar', '.zip')
 _LAYOUTS = ("a folder with the pickled 'cifar-10-batches-py' files (data_batch_1..5, test_batch) or its parent, "
             "or an ImageFolder root with train/<class>/* and test/<class>/* (the ten CIFAR-10 classes)")
 
@@ -161,7 +161,7 @@ def find_layout(folder) -> tuple[str, Path]:
     "('batches', path) or ('imagefolder', path) for the CIFAR-10 layout found in `folder`; a clear error otherwise."
     folder = Path(folder).expanduser()
     if not folder.exists(): raise FileNotFoundError(f'No such folder: {folder}. Expected {_LAYOUTS}.')
-    if not folder.is_dir(): raise ValueError(f'{folder} is not a folder (or a {"/".join(_ARCHIVES)} archive). Expected {_LAYOUTS}.')
+    if not folder.is_dir(): raise ValueError(f'{folder} is not a folder (or a {"/".join(ARCHIVES)} archive). Expected {_LAYOUTS}.')
     for cand in (folder, folder / 'cifar-10-batches-py'):
         if (cand / 'data_batch_1').is_file() and (cand / 'test_batch').is_file(): return 'batches', cand
     if (folder / 'train').is_dir() and (folder / 'test').is_dir(): return 'imagefolder', folder
@@ -198,7 +198,9 @@ def decode_file(path, size: int = 32) -> torch.Tensor:
     except Exception:
         try:
             with Image.open(io.BytesIO(data)) as im: img = torch.from_numpy(np.array(im.convert('RGB'))).permute(2, 0, 1)
-        except Exception as e: raise ValueError(f'Cannot read image {path}: {e}. Remove or replace the file.') from None
+        except Exception as e:
+            why = re.sub(r'\s*<_io\.BytesIO object at 0x[0-9a-f]+>', '', str(e)).strip() or type(e).__name__   # PIL names its buffer, not the file
+            raise ValueError(f'Cannot read image {path}: {why}. Remove or replace the file.') from None
     if img.shape[1:] != (size, size):
         img = F.interpolate(img[None].float(), size=(size, size), mode='bilinear', antialias=True)[0].round().clamp(0, 255).to(torch.uint8)
     return img.contiguous()
@@ -226,11 +228,10 @@ def _image_files(root: Path) -> dict[str, list[tuple[Path, int]]]:
 
 def read_image_folder(root, progress: bool = True) -> ImageData:
     "Decode an ImageFolder root (train/<class>/*, test/<class>/*) into an `ImageData` (no cache)."
-    from tqdm.auto import tqdm
     root = Path(root)
     files, arrays = _image_files(root), {}
     n = sum(len(v) for v in files.values())
-    with tqdm(total=n, desc=f'decoding {root.name}', disable=not progress or n < 5000, leave=False) as bar:
+    with progress_bar(total=n, desc=f'decoding {root.name}', disable=not progress or n < 5000, leave=False, unit='image') as bar:
         for split, pairs in files.items():
             x = torch.empty(len(pairs), 3, 32, 32, dtype=torch.uint8)
             for i, (p, _) in enumerate(pairs): x[i] = decode_file(p); bar.update()
@@ -238,92 +239,21 @@ def read_image_folder(root, progress: bool = True) -> ImageData:
     return ImageData(*arrays['train'], *arrays['test'], CIFAR10_CLASSES, f'imagefolder:{root}')
 
 # %% ../nbs/01_dataset.ipynb #eceba139
-_CACHE_VERSION = 1
-
-def cache_root(cache_dir=None) -> Path:
-    "The cache folder: `cache_dir`, else env `FUSION_NB_CACHE`, else `~/.cache/fusion_nb`."
-    return Path(cache_dir or os.environ.get('FUSION_NB_CACHE') or '~/.cache/fusion_nb').expanduser()
-
-def _digest(obj) -> str: return hashlib.sha256(json.dumps(obj).encode()).hexdigest()[:16]
-
-def folder_key(root) -> str:
-    "A hash of every file under `root` with its size and modification time."
-    root, items = Path(root), []
-    for dirpath, dirs, fnames in os.walk(root):
-        dirs.sort()
-        for f in sorted(fnames):
-            st = os.stat(os.path.join(dirpath, f))
-            items.append((os.path.relpath(os.path.join(dirpath, f), root), st.st_size, st.st_mtime_ns))
-    return _digest([_CACHE_VERSION, items])
-
-_UMASK = os.umask(0o022); os.umask(_UMASK)   # read once: mkstemp makes owner-only files, we want normal ones
-
-def atomic_write(path, write, mode: str = 'w') -> Path:
-    "Call `write(f)` on a temporary file next to `path`, then move it into place in one step: never a half-written file."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    try:
-        os.fchmod(fd, 0o666 & ~_UMASK)
-        with os.fdopen(fd, mode) as f: write(f)
-        os.replace(tmp, path)
-    except BaseException:  # KeyboardInterrupt too: leave no partial file behind
-        Path(tmp).unlink(missing_ok=True); raise
-    return path
-
-def _atomic_save(obj, path: Path): return atomic_write(path, lambda f: torch.save(obj, f), 'wb')
-
 def load_image_folder(root, cache_dir=None, progress: bool = True) -> ImageData:
-    "`read_image_folder` with the decoded arrays cached per folder (keyed by `folder_key`)."
-    root = Path(root).resolve()
-    cdir = cache_root(cache_dir) / 'decoded'
-    stem = f'{root.name}-{_digest(str(root))}'
-    path = cdir / f'{stem}-{folder_key(root)}.pt'
-    if path.is_file():
-        try:
-            d = torch.load(path, weights_only=True)
-            return ImageData(d['x_train'], d['y_train'], d['x_test'], d['y_test'], tuple(d['classes']), f'imagefolder:{root} (cached)')
-        except Exception: pass  # unreadable cache file: decode again and overwrite it
-    data = read_image_folder(root, progress)
-    _atomic_save({k: getattr(data, k) for k in ('x_train', 'y_train', 'x_test', 'y_test', 'classes')}, path)
-    for old in cdir.glob(f'{stem}-*.pt'):
-        if old != path: old.unlink(missing_ok=True)
-    return data
+    "`read_image_folder` with the decoded arrays cached per folder (08's `cached_tensors`, keyed by `folder_key`)."
+    given = Path(root); root = given.resolve()
+    make = lambda: {k: getattr(d, k) for d in [read_image_folder(root, progress)] for k in ('x_train', 'y_train', 'x_test', 'y_test', 'classes')}
+    t, hit = cached_tensors(cache_root(cache_dir) / 'decoded', f'{root.name}-{digest(str(root))}', folder_key(root), make)
+    return ImageData(t['x_train'], t['y_train'], t['x_test'], t['y_test'], tuple(t['classes']), f'imagefolder:{given}' + (' (cached)' if hit else ''))
 
 # %% ../nbs/01_dataset.ipynb #b49bbe69
-def extract_archive(archive, cache_dir=None) -> Path:
-    "Extract a .tar.gz/.tgz/.tar/.zip `archive` once into the cache; returns the extracted folder."
-    archive = Path(archive).expanduser().resolve()
-    st = archive.stat()
-    name = archive.name
-    for ext in _ARCHIVES:
-        if name.lower().endswith(ext): name = name[:-len(ext)]
-    dest = cache_root(cache_dir) / 'extracted' / f'{name}-{_digest([str(archive), st.st_size, st.st_mtime_ns])}'
-    if dest.is_dir(): return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f'.{dest.name}.'))
-    try:
-        if archive.name.lower().endswith('.zip'):
-            with zipfile.ZipFile(archive) as z: z.extractall(tmp)
-        else:
-            with tarfile.open(archive) as t: t.extractall(tmp, filter='data')
-        try: os.rename(tmp, dest)
-        except OSError:  # another process finished first: use its copy
-            if not dest.is_dir(): raise
-            shutil.rmtree(tmp, ignore_errors=True)
-    except Exception as e:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(e, (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError)):
-            raise ValueError(f'Cannot extract archive {archive}: {e}') from None
-        raise
-    return dest
-
 def load_folder(path, cache_dir=None, progress: bool = True) -> ImageData:
     "Load a local copy of CIFAR-10: a folder in either layout, or an archive of one (`progress`: a bar while decoding)."
     path = Path(path).expanduser()
     if not path.exists():
         raise FileNotFoundError(f"No such file or folder: {path}. `data` must be 'cifar10', 'synthetic', or the path of {_LAYOUTS}, "
-                                f"or a {'/'.join(_ARCHIVES)} archive of one.")
-    if path.is_file() and path.name.lower().endswith(_ARCHIVES):
+                                f"or a {'/'.join(ARCHIVES)} archive of one.")
+    if path.is_file() and path.name.lower().endswith(ARCHIVES):
         data = load_folder(extract_archive(path, cache_dir), cache_dir, progress)
         return replace(data, source=f'archive:{path}' + (' (cached)' if data.source.endswith('(cached)') else ''))
     kind, folder = find_layout(path)
@@ -371,12 +301,16 @@ def crop_flip(x: torch.Tensor, offsets: torch.Tensor, flip: torch.Tensor, pad: i
     return xp.gather(2, idx.expand(B, C, H * W)).view(B, C, H, W)
 
 # %% ../nbs/01_dataset.ipynb #6502a7c8
+@functools.lru_cache(maxsize=16)
+def _normaliser(device: torch.device, mean: tuple, std: tuple) -> tuple[torch.Tensor, torch.Tensor]:
+    "Scale and bias that normalise uint8 pixels, made once per device (a copy to a GPU every batch would stall it)."
+    std_t = torch.tensor(std, device=device).view(1, -1, 1, 1)
+    return 1 / (255 * std_t), -torch.tensor(mean, device=device).view(1, -1, 1, 1) / std_t
+
 def to_model_input(x: torch.Tensor, img_size: int = 224, channels_last: bool = True,
                    mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Tensor:
     "uint8 B×3×H×W → float32, normalised with `mean`/`std` (0..1 units), resized to `img_size` (bilinear), channels_last."
-    shape = (1, -1, 1, 1)
-    std_t = torch.tensor(std, device=x.device).view(shape)
-    scale, bias = 1 / (255 * std_t), -torch.tensor(mean, device=x.device).view(shape) / std_t
+    scale, bias = _normaliser(x.device, tuple(mean), tuple(std))
     out = x.float().mul_(scale).add_(bias)                 # normalise at the small size: fewer pixels
     if channels_last: out = out.contiguous(memory_format=torch.channels_last)
     if (img_size, img_size) != tuple(out.shape[-2:]):
@@ -413,8 +347,8 @@ class DeviceBatches:
         if self.train:
             g = torch.Generator().manual_seed(_epoch_seed(self.seed, self.epoch))
             order = torch.randperm(n, generator=g)
-            offsets = torch.randint(0, 2 * self.pad + 1, (n, 2), generator=g)
-            flips = torch.randint(0, 2, (n,), generator=g).bool()
+            offsets = torch.randint(0, 2 * self.pad + 1, (n, 2), generator=g).to(self.device)   # once per epoch: a copy
+            flips = torch.randint(0, 2, (n,), generator=g).bool().to(self.device)              # per batch would stall a GPU
         else: order = torch.arange(n)
         order = order.to(self.device)
         for i in range(len(self)):

@@ -390,7 +390,7 @@ def deletion_check(models: dict[str, nn.Module], images: torch.Tensor, labels, p
         top, rnd, other = (torch.cat(d) for d in zip(*drops))
         blank = blank_maps(maps); keep = torch.as_tensor(~(blank | np.roll(blank, 1)))   # a blank map, own or other: left out
         top, rnd, other = top[keep], rnd[keep], other[keep]
-        mean = lambda v: v.mean().item() if len(v) else float('nan')
+        mean = lambda v: v.mean().item() if len(v) else None       # None, not NaN: gradcam.json stays valid JSON
         out[name] = dict(n=len(top), blank_maps=int(blank.sum()), frac=frac, top_drop=mean(top), random_drop=mean(rnd),
                          other_map_drop=mean(other), top_beats_random=mean((top > rnd).double()),
                          top_beats_other_map=mean((top > other).double()))
@@ -403,6 +403,7 @@ def deletion_table(check: dict, results: dict | None = None) -> pd.DataFrame:
     pct = round(100 * next(iter(models.values()))['frac']) if models else 10
     rows = []
     for name, v in models.items():
+        v = {k: float('nan') if x is None else x for k, x in v.items()}
         row = {'model': name}
         if results is not None: row['val acc (%)'] = results['setups'].get(name, {}).get('val_acc', float('nan'))
         row.update({f'drop: top {pct}% by map': v['top_drop'], f'drop: random {pct}%': v['random_drop'],

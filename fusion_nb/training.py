@@ -10,15 +10,15 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
-from .dataset import DeviceBatches, ImageData, atomic_write
+from .dataset import DeviceBatches, ImageData
+from .plumbing import atomic_write, progress_bar
 
 # %% auto #0
-__all__ = ['AMP_CHOICES', 'SCHEDULES', 'TrainConfig', 'check_config', 'get_device', 'amp_dtype', 'autocast', 'needs_scaler',
-           'epoch_seed', 'onecycle_factor', 'make_scheduler', 'extract_features', 'FeatureBatches', 'uses_cache',
-           'feature_key', 'cached_features', 'evaluate', 'predict', 'save_checkpoint', 'load_checkpoint',
-           'check_resume', 'train_epoch', 'fit', 'comparable']
+__all__ = ['AMP_CHOICES', 'SCHEDULES', 'BF16_CAPABILITY', 'TrainConfig', 'check_config', 'get_device', 'amp_dtype', 'autocast',
+           'needs_scaler', 'precision', 'epoch_seed', 'onecycle_factor', 'make_scheduler', 'extract_features',
+           'FeatureBatches', 'uses_cache', 'feature_key', 'cached_features', 'evaluate', 'predict', 'save_checkpoint',
+           'load_checkpoint', 'slim_checkpoint', 'check_resume', 'train_epoch', 'fit', 'comparable']
 
 # %% ../nbs/04_training.ipynb #45c0d883
 @dataclass
@@ -78,13 +78,16 @@ def get_device(name: str | torch.device = 'auto') -> torch.device:
     return torch.device(str(name).lower())
 
 # %% ../nbs/04_training.ipynb #6d1ba3a7
+BF16_CAPABILITY = (8, 0)      # Ampere: the first NVIDIA GPUs with bf16 in hardware
+
 def amp_dtype(device: torch.device, amp: str = 'auto') -> torch.dtype | None:
     "The autocast dtype for `device` under the `amp` policy, or `None` for plain fp32."
     if amp not in AMP_CHOICES: raise ValueError(f'amp must be one of {", ".join(AMP_CHOICES)}; got {amp!r}.')
     if amp == 'off': return None
     if amp == 'bf16': return torch.bfloat16
     if amp == 'fp16': return torch.float16
-    if device.type == 'cuda': return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == 'cuda':
+        return torch.bfloat16 if torch.cuda.get_device_capability(device) >= BF16_CAPABILITY else torch.float16
     return None  # cpu, mps: fp32
 
 def autocast(device: torch.device, dtype: torch.dtype | None):
@@ -94,6 +97,11 @@ def autocast(device: torch.device, dtype: torch.dtype | None):
 def needs_scaler(device: torch.device, dtype: torch.dtype | None) -> bool:
     "fp16 on CUDA needs a `GradScaler`; bf16 and fp32 do not."
     return dtype == torch.float16 and device.type == 'cuda'
+
+def precision(device: torch.device, amp: str = 'auto') -> tuple[torch.dtype | None, bool]:
+    "What training on `device` under `amp` uses: (autocast dtype or None, whether a `GradScaler` scales the loss)."
+    dtype = amp_dtype(device, amp)
+    return dtype, needs_scaler(device, dtype)
 
 # %% ../nbs/04_training.ipynb #0d6b59a8
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -239,8 +247,14 @@ def predict(model, x: torch.Tensor, cfg: TrainConfig | None = None) -> torch.Ten
 
 # %% ../nbs/04_training.ipynb #053a2c70
 def save_checkpoint(path: str | Path, state: dict) -> Path:
-    "`torch.save(state)` to `path` atomically (01's `atomic_write`: a temporary file in the same folder, then `os.replace`)."
+    "`torch.save(state)` to `path` atomically (`atomic_write` of [08 Plumbing](08_plumbing.ipynb): a temporary file, then `os.replace`)."
     return atomic_write(path, lambda f: torch.save(state, f), 'wb')
+
+def _why(e: Exception) -> str:
+    "One line on why torch could not load a file (its own message runs to paragraphs, with advice that does not apply here)."
+    first = (str(e).strip().splitlines() or [''])[0].split('. ')[0]
+    if first.startswith('Weights only load failed'): first = 'it holds objects other than tensors and plain data, which fusion_nb never saves'
+    return f'{type(e).__name__}: {first}'
 
 def load_checkpoint(path: str | Path) -> dict:
     "The state saved by `save_checkpoint`, on the CPU; a clear error if the file is not a readable checkpoint."
@@ -248,10 +262,16 @@ def load_checkpoint(path: str | Path) -> dict:
     if not path.exists(): raise FileNotFoundError(f'No checkpoint at {path}.')
     try: state = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e:
-        raise RuntimeError(f'Checkpoint {path} could not be read ({type(e).__name__}: {e}). Delete it, or train with resume=False.') from e
-    missing = {'model', 'optimizer', 'history', 'epoch', 'cfg'} - set(state)
-    if missing: raise RuntimeError(f'{path} is not a fusion_nb checkpoint (missing {sorted(missing)}).')
+        raise RuntimeError(f'Checkpoint {path} is damaged or is not a fusion_nb checkpoint ({_why(e)}). Delete it: the model '
+                           'then trains from the start (fusion_nb_run --resume does this by itself).') from None
+    missing = {'model', 'optimizer', 'history', 'epoch', 'cfg'} - set(state) if isinstance(state, dict) else {'everything'}
+    if missing: raise RuntimeError(f'{path} is not a fusion_nb checkpoint (missing {sorted(missing)}). Delete it, or use another path.')
     return state
+
+def slim_checkpoint(path: str | Path) -> Path:
+    "Drop the optimiser's, scaler's and scheduler's state from the checkpoint of a finished training (they are only needed to continue it)."
+    state = load_checkpoint(path)
+    return save_checkpoint(path, {**state, 'optimizer': None, 'scaler': None, 'scheduler': None})
 
 # %% ../nbs/04_training.ipynb #9cd8faa4
 _RESUME_FREE = ('epochs', 'device', 'progress', 'eval_batch_size')
@@ -277,6 +297,14 @@ def _check_finite(losses: torch.Tensor, epoch: int, first_step: int, n_steps: in
         raise FloatingPointError(f'Loss is {losses[i].item()} at epoch {epoch + 1}, step {step + 1} of {n_steps}: training diverged. '
                                  'Try a smaller lr (or amp=\'off\'); the checkpoint of the last complete epoch is kept.')
 
+def _check_epoch(model, val_loss: float, epoch: int):
+    "Raise `FloatingPointError` if an epoch ended with non-finite weights or validation loss (a blow-up in its last steps)."
+    bad = [n for n, p in model.named_parameters() if p.requires_grad and not torch.isfinite(p).all()]
+    if bad or not math.isfinite(val_loss):
+        what = f"{len(bad)} parameter tensor(s) hold NaN or inf (first: {bad[0]})" if bad else f'the validation loss is {val_loss}'
+        raise FloatingPointError(f'Training diverged in epoch {epoch + 1}: {what}, although every checked training loss was finite. '
+                                 'Try a smaller lr (or amp=\'off\'); the checkpoint of the last complete epoch is kept.')
+
 def train_epoch(model, batches, opt, scaler, device, dtype, epoch: int = 0, cached: bool = False,
                 progress: bool = True, check_every: int | None = None, sched=None) -> dict:
     "One epoch over `batches` (stepping `sched` after every step, if given); returns `loss`, `acc` (%) and `images` (how many trained)."
@@ -285,7 +313,7 @@ def train_epoch(model, batches, opt, scaler, device, dtype, epoch: int = 0, cach
     losses = torch.zeros(n, device=device)   # per-step summed loss, kept on the device
     correct, seen, checked = torch.zeros((), dtype=torch.long, device=device), 0, 0
     model.train()
-    bar = tqdm(batches, total=n, desc=f'epoch {epoch + 1}', leave=False, disable=not progress, unit='batch')
+    bar = progress_bar(batches, total=n, desc=f'epoch {epoch + 1}', leave=False, disable=not progress, unit='batch')
     for step, (xb, yb) in enumerate(bar):
         with autocast(device, dtype):
             out = model.head(xb) if cached else model(xb)
@@ -313,7 +341,7 @@ def fit(model, data: ImageData, cfg: TrainConfig | None = None, ckpt_path: str |
     cfg = check_config(cfg or TrainConfig())
     show = cfg.progress if progress is None else progress
     if resume and ckpt_path is None: raise ValueError('resume=True needs a ckpt_path to resume from.')
-    dev = get_device(cfg.device); dtype = amp_dtype(dev, cfg.amp)
+    dev = get_device(cfg.device); dtype, scaled = precision(dev, cfg.amp)
     cached = uses_cache(model, cfg)
     model.to(dev, memory_format=torch.channels_last)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -322,15 +350,20 @@ def fit(model, data: ImageData, cfg: TrainConfig | None = None, ckpt_path: str |
     if n_steps == 0: raise ValueError(f'batch_size={cfg.batch_size} is larger than the training set ({len(data.y_train)} images).')
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = make_scheduler(opt, cfg, n_steps)
-    scaler = torch.amp.GradScaler(dev.type) if needs_scaler(dev, dtype) else None
+    scaler = torch.amp.GradScaler(dev.type) if scaled else None
     history, start = [], 0
     if resume and Path(ckpt_path).exists():
         state = load_checkpoint(ckpt_path)
         check_resume(state['cfg'], cfg, state['epoch'])
-        model.load_state_dict(state['model']); opt.load_state_dict(state['optimizer'])
+        history, start = list(state['history']), state['epoch']
+        model.load_state_dict(state['model'])
+        if start >= cfg.epochs: return history
+        if state['optimizer'] is None:
+            raise ValueError(f'Cannot resume: {ckpt_path} is the slimmed checkpoint of a finished training (no optimiser state), '
+                             f'so it cannot be trained for more epochs. Use another ckpt_path, or resume=False to start afresh.')
+        opt.load_state_dict(state['optimizer'])
         if scaler is not None and state.get('scaler'): scaler.load_state_dict(state['scaler'])
         if sched is not None: sched.load_state_dict(state['scheduler'])
-        history, start = list(state['history']), state['epoch']
     if start >= cfg.epochs: return history
     t_setup = time.perf_counter()
     if cached:  # one pass of the frozen backbones over the plain images, or one per augmented view (none if `features` has them)
@@ -340,7 +373,7 @@ def fit(model, data: ImageData, cfg: TrainConfig | None = None, ckpt_path: str |
         test_feats, test_y = cached_features(model, data.x_test, data.y_test, cfg, features)
     else: train_batches = DeviceBatches(data.x_train, data.y_train, cfg.batch_size, img_size=cfg.img_size, train=True, seed=cfg.seed, device=dev)
     setup_s = time.perf_counter() - t_setup
-    epochs = tqdm(range(start, cfg.epochs), total=cfg.epochs, initial=start, desc='epochs', disable=not show, unit='epoch')
+    epochs = progress_bar(range(start, cfg.epochs), total=cfg.epochs, initial=start, desc='epochs', disable=not show, unit='epoch', every=0)
     for epoch in epochs:
         t0 = time.perf_counter()
         batches = views[epoch % len(views)] if cached else train_batches
@@ -352,6 +385,7 @@ def fit(model, data: ImageData, cfg: TrainConfig | None = None, ckpt_path: str |
             with _eval_mode(model), torch.inference_mode():
                 ev = _metrics(*_eval_loop(model.head, FeatureBatches(test_feats, test_y, _eval_bs(cfg), shuffle=False), dev, dtype))
         else: ev = evaluate(model, data, cfg)
+        _check_epoch(model, ev['loss'], epoch)                   # before the checkpoint: a diverged epoch never replaces a good one
         seconds = time.perf_counter() - t0 + (setup_s if epoch == start else 0.0)
         history.append(dict(epoch=epoch + 1, train_loss=tr['loss'], train_acc=tr['acc'], val_loss=ev['loss'], val_acc=ev['acc'],
                             seconds=seconds, train_images_per_s=tr['images'] / train_s))

@@ -1,7 +1,7 @@
-"""`fusion_nb_run` end to end on the real CIFAR-10 archive, with a configuration small enough for a 2-core CPU.
+"""`fusion_nb_run` end to end on the real CIFAR-10, with a configuration small enough for a 2-core CPU.
 
-CI checks out `../shared` next to the repository, so the archive is at `../shared/data/cifar10-jpeg.tar.gz`
-relative to the clone. Without it the test is skipped locally and fails on CI (`CI=true`).
+The data: $FUSION_NB_DATA, or the archive CI puts beside the clone (conftest's `real_data`). Without either the test
+is skipped, with a reason that says how to run it; on CI (`CI=true`) it fails.
 The command is the console script installed next to this Python (`pip install -e .` puts it there).
 """
 import json, os, subprocess, sys
@@ -9,39 +9,34 @@ from pathlib import Path
 
 import pytest
 
-ARCHIVE = Path(__file__).resolve().parents[1].parent / 'shared' / 'data' / 'cifar10-jpeg.tar.gz'
+from conftest import real_data
+
 EXE = Path(sys.executable).parent / ('fusion_nb_run.exe' if os.name == 'nt' else 'fusion_nb_run')
 CIFAR10_CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck']
 SETUPS = ['mobilenetv2', 'fusion_frozen']
 HISTORY_KEYS = ['epoch', 'train_loss', 'train_acc', 'val_loss', 'val_acc', 'seconds', 'train_images_per_s']
 
 
-def _archive():
-    if ARCHIVE.exists(): return ARCHIVE
-    if os.environ.get('CI', '').lower() == 'true': pytest.fail(f'CI needs the CIFAR-10 archive at {ARCHIVE}')
-    pytest.skip(f'no CIFAR-10 archive at {ARCHIVE}')
-
-
 @pytest.fixture(scope='module')
 def run(tmp_path_factory):
     "Run the console script once on the archive; return (output folder, completed process)."
-    archive = _archive()
+    archive = real_data()
     assert EXE.exists(), f'the console script {EXE} is missing: install the package (pip install -e .)'
     out = tmp_path_factory.mktemp('cli') / 'run'
     cmd = [str(EXE), '--setups', ','.join(SETUPS), '--data', str(archive), '--img-size', '32', '--epochs', '1',
            '--train-limit', '1000', '--test-limit', '500', '--no-pretrained', '--device', 'cpu', '--out', str(out)]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert p.returncode == 0, f'exit {p.returncode}\nstdout:\n{p.stdout[-4000:]}\nstderr:\n{p.stderr[-4000:]}'
-    return out, p
+    return out, p, archive
 
 
 def test_results_json(run):
-    out, p = run
+    out, p, archive = run
     r = json.loads((out / 'results.json').read_text())
     assert list(r) == ['config', 'env', 'data', 'setups']
-    assert r['data'] == dict(source=str(ARCHIVE), n_train=1000, n_test=500)
+    assert r['data'] == dict(source=str(archive), n_train=1000, n_test=500)
     c = r['config']
-    expected = dict(setups=SETUPS, data=str(ARCHIVE), img_size=32, epochs=1, train_limit=1000, test_limit=500,
+    expected = dict(setups=SETUPS, data=str(archive), img_size=32, epochs=1, train_limit=1000, test_limit=500,
                     pretrained=False, weights=None, device='cpu', out=str(run[0]), resume=False)
     assert {k: c[k] for k in expected} == expected
     for k in ('batch_size', 'lr', 'seed', 'preset', 'weight_decay'): assert k in c, k     # every setting used
@@ -59,7 +54,7 @@ def test_results_json(run):
 
 
 def test_table_and_predictions(run):
-    out, p = run
+    out, p, archive = run
     r = json.loads((out / 'results.json').read_text())
     table = (out / 'table.md').read_text()
     assert '94.75' in table and '85.40' in table                                   # the case study's reported values
@@ -75,8 +70,9 @@ def test_table_and_predictions(run):
 
 
 def test_outputs_and_log(run):
-    out, p = run
+    out, p, archive = run
     assert sorted(f.name for f in (out / 'checkpoints').iterdir()) == sorted(f'{n}.pt' for n in SETUPS)
+    assert '\r' not in p.stderr and '\x1b' not in p.stderr, 'progress bars drawn into a log (not a terminal)'
     figs = {f.name for f in (out / 'figures').iterdir()}
     assert {'samples.png', 'curves.png', 'pipeline.png', 'confusion_mobilenetv2.png', 'confusion_fusion_frozen.png'} <= figs, figs
     assert 'data: ' in p.stdout and '1,000 training and 500 test images' in p.stdout, p.stdout

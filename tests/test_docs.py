@@ -64,3 +64,13 @@ def test_notebook_front_matter_badge_and_colab_install():
         if nb.name != 'index.ipynb':
             module = nb.stem.split('_', 1)[1]
             assert f'#| default_exp {module}' in code[0], f'{nb.name}: the first code cell must be `#| default_exp {module}`'
+
+
+def test_readme_links_resolve():
+    "Every relative link of README.md points at a file of the repository, from README.md's own folder (as GitHub reads it)."
+    readme = (ROOT / 'README.md').read_text()
+    links = re.findall(r'\]\(([^)\s]+)\)', readme)
+    relative = [l.split('#')[0] for l in links if not re.match(r'^([a-z][a-z0-9+.-]*:|#|/)', l)]
+    assert relative, 'no relative links found: the pattern is broken'
+    missing = [l for l in relative if l and not (ROOT / l).exists()]
+    assert not missing, f'README.md links to files that do not exist from the repository root: {missing}'

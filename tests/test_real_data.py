@@ -1,7 +1,7 @@
 """The real CIFAR-10 data: `load_data` on the project's JPEG archive (ImageFolder layout, 50,000 + 10,000 images).
 
-The archive lives outside the repository, in `../shared/data/cifar10-jpeg.tar.gz` next to the clone (it is never
-committed). Without it the tests are skipped, except in CI (env CI=true), where its absence is a failure.
+The data: $FUSION_NB_DATA, or the archive CI puts beside the clone (conftest's `real_data`; it is never committed).
+Without either the tests are skipped, with a reason that says how to run them; on CI (CI=true) they fail.
 Runs in about a minute on 2 cores: extract + decode once into a temporary cache, then a second load from the cache.
 """
 import os, time
@@ -11,19 +11,16 @@ import pytest
 import torch
 
 from fusion_nb.dataset import CIFAR10_CLASSES, load_data
+from conftest import real_data
 
-ARCHIVE = Path(__file__).resolve().parents[1].parent / 'shared' / 'data' / 'cifar10-jpeg.tar.gz'
-IN_CI = os.environ.get('CI', '').lower() == 'true'
 
 
 @pytest.fixture(scope='module')
 def loads(tmp_path_factory):
-    if not ARCHIVE.is_file():
-        if IN_CI: pytest.fail(f'CI=true but the real data archive is missing: {ARCHIVE}')
-        pytest.skip(f'real CIFAR-10 archive not found at {ARCHIVE} (set CI=true to make this a failure)')
+    src = real_data()
     cache = tmp_path_factory.mktemp('fusion_nb_cache')
-    t0 = time.perf_counter(); first = load_data(ARCHIVE, cache_dir=cache); t1 = time.perf_counter()
-    second = load_data(ARCHIVE, cache_dir=cache); t2 = time.perf_counter()
+    t0 = time.perf_counter(); first = load_data(src, cache_dir=cache); t1 = time.perf_counter()
+    second = load_data(src, cache_dir=cache); t2 = time.perf_counter()
     return first, t1 - t0, second, t2 - t1, cache
 
 
@@ -40,6 +37,7 @@ def test_full_dataset(loads):
 
 def test_second_load_from_cache(loads):
     first, t_first, second, t_second, cache = loads
+    if first.source.startswith('cifar-10-batches-py'): pytest.skip('pickled CIFAR-10 batches need no decoding, so no cache')
     print(f'first load (extract + decode): {t_first:.1f} s, second load (cache): {t_second:.2f} s')
     assert 'cached' not in first.source and 'cached' in second.source
     assert len(list((cache / 'decoded').glob('*.pt'))) == 1

@@ -11,6 +11,8 @@ outputs): cells marked `#| hide` are left out, nbdev directives are stripped fro
 import argparse
 import json
 import os
+import posixpath
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -39,12 +41,24 @@ def _strip_directives(code):
     return '\n'.join(lines).strip('\n')
 
 
+_LINK = re.compile(r'(\]\()([^)\s]+)(\))')
+
+
+def _relink(md):
+    "Relative links of a notebook in nbs/ (what the site resolves) made relative to the repository root (where README.md is)."
+    def fix(m):
+        target = m.group(2)
+        if re.match(r'^([a-z][a-z0-9+.-]*:|#|/)', target): return m.group(0)           # absolute, anchor or URL
+        return m.group(1) + posixpath.normpath(posixpath.join('nbs', target)) + m.group(3)
+    return _LINK.sub(fix, md)
+
+
 def _outputs(cell):
     parts = []
     for o in cell.get('outputs', []):
         if o.get('output_type') == 'stream': text = ''.join(o.get('text', ''))
         elif 'data' in o and 'text/markdown' in o['data']:
-            parts.append(''.join(o['data']['text/markdown']).strip('\n')); continue
+            parts.append(_relink(''.join(o['data']['text/markdown']).strip('\n'))); continue
         elif 'data' in o and 'text/plain' in o['data'] and not any(k.startswith('image/') for k in o['data']):
             text = ''.join(o['data']['text/plain'])
         else: continue
@@ -58,7 +72,7 @@ def notebook_markdown(nb_path):
     parts = []
     for cell in nb['cells']:
         src = _src(cell)
-        if cell['cell_type'] == 'markdown': parts.append(src.strip('\n'))
+        if cell['cell_type'] == 'markdown': parts.append(_relink(src.strip('\n')))
         elif cell['cell_type'] == 'code':
             d = _directives(src)
             if d & {'hide', 'default_exp'} or 'include: false' in src.split('\n', 1)[0]: continue
