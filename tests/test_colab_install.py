@@ -35,7 +35,8 @@ def test_install_cell_in_a_colab_like_environment(tmp_path):
     argv = [eval(a) for a in re.findall(r"'[^']*'", args)]                          # the cell's pip arguments, literally
     clone = tmp_path / 'clone'
     run(['git', 'clone', '-q', ROOT, clone])
-    argv = [a.replace(URL, f'git+file://{clone}@HEAD') if URL in a else a for a in argv]
+    sha = run(['git', '-C', clone, 'rev-parse', 'HEAD']).stdout.strip()             # a commit: 'HEAD' is no branch name to pip
+    argv = [a.replace(URL, f'git+file://localhost{clone}@{sha}') if URL in a else a for a in argv]   # a host: pip refuses an empty one
 
     preinstalled = tmp_path / 'colab-preinstalled'                                 # this venv's packages, minus LACKS
     preinstalled.mkdir()
