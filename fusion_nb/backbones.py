@@ -28,7 +28,6 @@ OUT_DIMS = {'resnet50': 2048, 'mobilenetv2': 1280}
 _TORCHVISION = {'resnet50': (torchvision.models.resnet50, ResNet50_Weights),
                 'mobilenetv2': (torchvision.models.mobilenet_v2, MobileNet_V2_Weights)}
 
-# %% ../nbs/02_backbones.ipynb #f2139e9d
 def check_backbone_name(name: str) -> str:
     "The canonical backbone name ('resnet50' or 'mobilenetv2') for `name`, or a ValueError listing the valid ones."
     key = str(name).lower().replace('_', '').replace('-', '')
@@ -157,7 +156,6 @@ def block_param_counts(name: str) -> tuple[tuple[str, int], ...]:
     with torch.device('meta'): b = make_backbone(name, weights=None)
     return tuple((n, sum(p.numel() for p in m.parameters())) for n, m in b.blocks)
 
-# %% ../nbs/02_backbones.ipynb #4459c888
 def _part(name: str, k) -> dict:
     counts = block_param_counts(name)
     n = len(counts)

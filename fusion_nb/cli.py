@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['DEVICES', 'BUILTIN_DATA', 'FINE_TUNING', 'FROM_SCRATCH', 'COMMON', 'MEMBERS_PLAN', 'PRESETS', 'CONFIG_KEYS',
-           'CPU_SPEEDS', 'RUN_INDEPENDENT', 'RUN_FILES', 'resolve_config', 'run_order', 'estimate_seconds',
-           'is_frozen_setup', 'validate_config', 'check_weights', 'previous_run', 'RunLog', 'train_config',
+           'CPU_SPEEDS', 'RUN_INDEPENDENT', 'RUN_FILES', 'resolve_config', 'is_frozen_setup', 'run_order',
+           'estimate_seconds', 'validate_config', 'check_weights', 'previous_run', 'RunLog', 'train_config',
            'train_setup', 'restore_setup', 'run_reference', 'spread_indices', 'best_fusion', 'cam_models',
            'fusion_baselines', 'baseline_text', 'gradcam_check', 'write_figures', 'run_case_study', 'fusion_nb_run',
            'describe_preset', 'cli_parser', 'main']
@@ -72,8 +72,12 @@ def resolve_config(preset:str='paper', **overrides) -> dict:
     return cfg
 
 # %% ../nbs/07_cli.ipynb #304bc982
+def is_frozen_setup(name:str) -> bool:
+    "True if only the head of setup `name` trains (every backbone keeps 0 trainable blocks)."
+    return all(k == 0 for k in SETUPS[name].backbones.values())
+
 CPU_SPEEDS = {  # images/s on this project's 2-core CPU, fp32, batch 128: bench/results/train.md (bench/bench_train.py)
-    32: dict(train={'resnet50': 135, 'mobilenetv2': 663, 'fusion_finetune': 199}, forward={'resnet50': 670, 'mobilenetv2': 4360}),
+    32: dict(train={'resnet50': 143, 'mobilenetv2': 638, 'fusion_finetune': 218}, forward={'resnet50': 559, 'mobilenetv2': 3127}),
 }
 
 def _combined(speeds): return 1 / sum(1/s for s in speeds)    # images/s of running several models on each image
@@ -114,11 +118,6 @@ def estimate_seconds(cfg:dict, speeds:dict=CPU_SPEEDS, n_train:int=50_000, n_tes
             est[name] = epochs * (N / _train_speed(name, sp) + T / fwd) + T / fwd
     return est
 
-# %% ../nbs/07_cli.ipynb #ff720c1a
-def is_frozen_setup(name:str) -> bool:
-    "True if only the head of setup `name` trains (every backbone keeps 0 trainable blocks)."
-    return all(k == 0 for k in SETUPS[name].backbones.values())
-
 # %% ../nbs/07_cli.ipynb #43b6aeff
 def validate_config(cfg:dict):
     "Raise a clear error if the resolved `cfg` cannot run here; touches no files."
@@ -150,7 +149,6 @@ def validate_config(cfg:dict):
         raise FileNotFoundError(f"--data {data}: no such folder or archive; give 'cifar10' (downloaded by torchvision), "
                                 "'synthetic', or the path of a CIFAR-10 folder or .tar.gz archive")
 
-# %% ../nbs/07_cli.ipynb #ee6f2971
 def check_weights(cfg:dict):
     "Build each backbone the run needs with its weights once; a RuntimeError with the way out if they cannot be had."
     if cfg['weights'] is None: return
@@ -203,7 +201,6 @@ class RunLog:
         if self.path is not None:
             with open(self.path, 'a', encoding='utf-8') as f: f.write(line + '\n')
 
-# %% ../nbs/07_cli.ipynb #5b557975
 def train_config(cfg:dict, name:str|None=None) -> TrainConfig:
     "The `TrainConfig` of setup `name` in a run; members-first setups train with the fine-tuning recipe (`fusion_lr`, constant) for `fusion_epochs`."
     tcfg = {f.name: cfg[f.name] for f in fields(TrainConfig) if f.name in cfg}
@@ -266,7 +263,6 @@ def spread_indices(y, n:int) -> list:
     out = [idx[k] for k in range(max(map(len, by_class), default=0)) for idx in by_class if k < len(idx)]
     return out[:n]
 
-# %% ../nbs/07_cli.ipynb #9f015057
 def best_fusion(results:dict):
     "The name of the fusion setup (two or more backbones) with the best val_acc in `results`, or None."
     fusions = [n for n in results['setups'] if n in SETUPS and len(SETUPS[n].backbones) > 1]
@@ -463,7 +459,6 @@ def _epilog():
                         wrap('setups: ' + ', '.join(SETUP_NAMES)),
                         'example: fusion_nb_run --preset cpu --data cifar10-jpeg.tar.gz --no-pretrained --out runs/cpu'])
 
-# %% ../nbs/07_cli.ipynb #36092c30
 def cli_parser():
     "The `argparse` parser of `fusion_nb_run`: fastcore's `anno_parser`, with hyphenated flags (underscores still work)."
     p = anno_parser(fusion_nb_run, prog='fusion_nb_run')

@@ -41,7 +41,6 @@ def _check_split(name, x, y, n_classes):
         bad = int(y.min()) if int(y.min()) < 0 else int(y.max())
         raise ValueError(f'y_{name} has label {bad}, outside 0..{n_classes - 1} (one per class in `classes`)')
 
-# %% ../nbs/01_dataset.ipynb #46c09013
 def _stratified_index(y: torch.Tensor, limit: int | None, n_classes: int, seed: int = 0) -> torch.Tensor | None:
     "Indices (sorted) of a class-stratified random sample of `limit` labels of `y`; None keeps them all."
     n = len(y)
@@ -61,7 +60,6 @@ def _stratified_index(y: torch.Tensor, limit: int | None, n_classes: int, seed: 
     rank[order] = torch.arange(n) - (torch.cumsum(counts, 0) - counts)[sorted_y]
     return perm[rank < quota[yp]].sort().values
 
-# %% ../nbs/01_dataset.ipynb #86cf93cd
 @dataclass
 class ImageData:
     "Both splits of an image classification data set: uint8 `N×3×H×W` images and int64 labels."
@@ -170,7 +168,6 @@ def find_layout(folder) -> tuple[str, Path]:
     found = ', '.join(sorted(p.name for p in subs)[:10]) or 'nothing'
     raise ValueError(f'Unrecognised data layout in {folder} (found: {found}). Expected {_LAYOUTS}.')
 
-# %% ../nbs/01_dataset.ipynb #3677c082
 def read_cifar_batches(folder) -> ImageData:
     "Load the pickled `cifar-10-batches-py` files in `folder` (no decoding needed, so no cache)."
     folder = Path(folder)
@@ -187,7 +184,6 @@ def read_cifar_batches(folder) -> ImageData:
     return ImageData(torch.cat([x for x, _ in tr]), torch.cat([y for _, y in tr]), xte, yte,
                      CIFAR10_CLASSES, f'cifar-10-batches-py:{folder}')
 
-# %% ../nbs/01_dataset.ipynb #a294b60d
 def decode_file(path, size: int = 32) -> torch.Tensor:
     "Decode the image file `path` to a uint8 3×size×size RGB tensor (resized if needed); errors name the file."
     data = Path(path).read_bytes()
@@ -205,7 +201,6 @@ def decode_file(path, size: int = 32) -> torch.Tensor:
         img = F.interpolate(img[None].float(), size=(size, size), mode='bilinear', antialias=True)[0].round().clamp(0, 255).to(torch.uint8)
     return img.contiguous()
 
-# %% ../nbs/01_dataset.ipynb #44c5e4e6
 def _image_files(root: Path) -> dict[str, list[tuple[Path, int]]]:
     "For 'train' and 'test': the sorted (file, label) pairs, after checking the class folders."
     exts = {e.lower() for e in Image.registered_extensions()}
@@ -238,7 +233,6 @@ def read_image_folder(root, progress: bool = True) -> ImageData:
             arrays[split] = x, torch.tensor([l for _, l in pairs], dtype=torch.int64)
     return ImageData(*arrays['train'], *arrays['test'], CIFAR10_CLASSES, f'imagefolder:{root}')
 
-# %% ../nbs/01_dataset.ipynb #eceba139
 def load_image_folder(root, cache_dir=None, progress: bool = True) -> ImageData:
     "`read_image_folder` with the decoded arrays cached per folder (08's `cached_tensors`, keyed by `folder_key`)."
     given = Path(root); root = given.resolve()
@@ -259,12 +253,15 @@ def load_folder(path, cache_dir=None, progress: bool = True) -> ImageData:
     kind, folder = find_layout(path)
     return read_cifar_batches(folder) if kind == 'batches' else load_image_folder(folder, cache_dir, progress)
 
-# %% ../nbs/01_dataset.ipynb #b23bbace
 def load_torchvision_cifar10(root=None) -> ImageData:
     "CIFAR-10 through torchvision (downloaded once into `root`, env FUSION_NB_DATA, or ~/.cache/fusion_nb/data)."
     from torchvision.datasets import CIFAR10
     root = Path(root or os.environ.get('FUSION_NB_DATA') or '~/.cache/fusion_nb/data').expanduser()
-    if root.is_file() or ((root / 'train').is_dir() and (root / 'test').is_dir()): return load_folder(root)
+    if root.is_file(): return load_folder(root)                       # an archive: a local copy
+    if root.is_dir():
+        try: find_layout(root)                                          # a copy in either layout, or one folder down
+        except ValueError: pass                                         # anything else: download into it
+        else: return load_folder(root)
     old = socket.getdefaulttimeout()
     socket.setdefaulttimeout(30)  # fail instead of hanging where the network is blocked
     try: tr, te = CIFAR10(str(root), train=True, download=True), CIFAR10(str(root), train=False, download=True)
@@ -277,7 +274,6 @@ def load_torchvision_cifar10(root=None) -> ImageData:
     to_t = lambda ds: (torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(ds.targets, dtype=torch.int64))
     return ImageData(*to_t(tr), *to_t(te), tuple(tr.classes), f'torchvision CIFAR10 ({root})')
 
-# %% ../nbs/01_dataset.ipynb #2cd24554
 def load_data(data='cifar10', cache_dir=None, train_limit: int | None = None, test_limit: int | None = None,
               seed: int = 0) -> ImageData:
     "CIFAR-10 as `ImageData` from 'cifar10' (torchvision), 'synthetic', or a local folder/archive; optionally a stratified subset."

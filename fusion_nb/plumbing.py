@@ -13,8 +13,8 @@ from tqdm.auto import tqdm
 
 # %% auto #0
 __all__ = ['ARCHIVES', 'atomic_write', 'is_temporary', 'remove_temporary', 'save_json', 'save_text', 'save_figure', 'cache_root',
-           'digest', 'folder_key', 'extract_archive', 'cached_tensors', 'LineProgress', 'progress_bar', 'cpu_name',
-           'env_info', 'terminal_width', 'HelpFormatter', 'wrap', 'hyphenate_flags']
+           'digest', 'folder_key', 'extract_archive', 'cached_tensors', 'LineProgress', 'draws_bars', 'progress_bar',
+           'cpu_name', 'env_info', 'terminal_width', 'HelpFormatter', 'wrap', 'hyphenate_flags']
 
 # %% ../nbs/08_plumbing.ipynb #6c3d38f2
 _UMASK = os.umask(0o022); os.umask(_UMASK)   # read once: mkstemp makes owner-only files, we want normal ones
@@ -144,10 +144,15 @@ class LineProgress:
     def close(self):
         if not self.closed: self.closed = True; self._line()
 
+def draws_bars() -> bool:
+    "True where tqdm can draw a bar: stderr is a terminal, or a Jupyter kernel's own output (not redirected to a file or buffer)."
+    err = sys.stderr
+    return type(err).__module__.startswith('ipykernel') or bool(getattr(err, 'isatty', lambda: False)())
+
 def progress_bar(iterable=None, total=None, desc='', disable=False, every=30., **kw):
     "tqdm's bar in a terminal or a notebook; plain `LineProgress` lines in a log file; nothing when `disable`."
     if disable: return tqdm(iterable, total=total, disable=True)
-    if 'ipykernel' in sys.modules or sys.stderr.isatty(): return tqdm(iterable, total=total, desc=desc, **kw)
+    if draws_bars(): return tqdm(iterable, total=total, desc=desc, **kw)
     return LineProgress(iterable, total=total, desc=desc, every=every, **kw)
 
 # %% ../nbs/08_plumbing.ipynb #c5bc4dcc

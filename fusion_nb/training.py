@@ -35,10 +35,9 @@ class TrainConfig:
     amp: str = 'auto'               # 'auto' | 'bf16' | 'fp16' | 'off'
     cache_features: str | bool = 'auto'  # 'auto' (when the model is frozen) | True | False
     eval_batch_size: int | None = None   # None: 2 * batch_size
-    progress: bool = True           # tqdm bars for epochs and batches
+    progress: bool = True           # progress bars in a terminal or notebook, plain lines in a log
     n_views: int = 1                # cached views of the training set (frozen models only)
 
-# %% ../nbs/04_training.ipynb #b87d7081
 AMP_CHOICES = ('auto', 'bf16', 'fp16', 'off')
 SCHEDULES = ('constant', 'onecycle')
 
@@ -77,7 +76,6 @@ def get_device(name: str | torch.device = 'auto') -> torch.device:
         raise RuntimeError(f"Device {name!r} was asked for, but MPS (Apple GPU) is not available here: use device='auto' or 'cpu'.")
     return torch.device(str(name).lower())
 
-# %% ../nbs/04_training.ipynb #6d1ba3a7
 BF16_CAPABILITY = (8, 0)      # Ampere: the first NVIDIA GPUs with bf16 in hardware
 
 def amp_dtype(device: torch.device, amp: str = 'auto') -> torch.dtype | None:
@@ -109,7 +107,6 @@ def epoch_seed(seed: int, epoch: int) -> int:
     h = hashlib.sha256(f'fusion_nb:{int(seed)}:{int(epoch)}'.encode()).digest()
     return int.from_bytes(h[:8], 'little') >> 1
 
-# %% ../nbs/04_training.ipynb #ef6e2404
 def onecycle_factor(step: int, total: int, warmup: float = 0.25, start: float = 1 / 25) -> float:
     "The one-cycle learning rate at `step` of `total`, as a fraction of the peak: linear warm-up from `start`, then cosine decay to 0."
     w = max(1, round(warmup * total))
@@ -152,7 +149,6 @@ def extract_features(model, x: torch.Tensor, cfg: TrainConfig | None = None) -> 
     cfg = check_config(cfg or TrainConfig())
     return _extract(model, x, torch.zeros(len(x), dtype=torch.long), cfg)[0]
 
-# %% ../nbs/04_training.ipynb #46f501d0
 class FeatureBatches:
     "Seeded in-memory batches `(list of B×D feature tensors, labels)` over cached features."
     def __init__(self, feats: list[torch.Tensor], y: torch.Tensor, batch_size: int, shuffle: bool = True, seed: int = 0, drop_last: bool = False):
@@ -172,7 +168,6 @@ class FeatureBatches:
             j = idx[i * self.batch_size:(i + 1) * self.batch_size]
             yield [f[j] for f in self.feats], self.y[j]
 
-# %% ../nbs/04_training.ipynb #fa5c699f
 def uses_cache(model, cfg: TrainConfig) -> bool:
     "Whether `fit` trains `model` from cached features under `cfg`."
     frozen = bool(getattr(model, 'is_frozen', False))
@@ -273,7 +268,6 @@ def slim_checkpoint(path: str | Path) -> Path:
     state = load_checkpoint(path)
     return save_checkpoint(path, {**state, 'optimizer': None, 'scaler': None, 'scheduler': None})
 
-# %% ../nbs/04_training.ipynb #9cd8faa4
 _RESUME_FREE = ('epochs', 'device', 'progress', 'eval_batch_size')
 
 def check_resume(saved: dict, cfg: TrainConfig, done: int):
@@ -399,7 +393,6 @@ def fit(model, data: ImageData, cfg: TrainConfig | None = None, ckpt_path: str |
     epochs.close()
     return history
 
-# %% ../nbs/04_training.ipynb #53502839
 def comparable(history: list[dict]) -> list[dict]:
     "`history` without the timing keys, which differ from run to run."
     return [{k: v for k, v in h.items() if k not in ('seconds', 'train_images_per_s')} for h in history]
