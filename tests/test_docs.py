@@ -4,10 +4,15 @@
 notebook or site configuration is caught here rather than on the docs server."""
 import json
 import re
+import sys
 
+import pytest
 import yaml
 
 from conftest import BIN, NBS, NOTEBOOKS, ROOT, git_state, run
+
+sys.path.insert(0, str(ROOT / 'tools'))
+from render_pages import page_problems, render  # noqa: E402
 
 PREPROC = '''
 from nbdev.quarto import refresh_quarto_yml, nbdev_sidebar
@@ -22,9 +27,15 @@ def _cells(nb): return json.loads(nb.read_text())['cells']
 def _src(cell): return ''.join(cell['source']) if isinstance(cell['source'], list) else cell['source']
 
 
-def test_docs_preprocessing_without_quarto():
+@pytest.fixture(scope='module')
+def processed():
+    "nbdev's pre-processing of nbs/ into _proc/, once per test run: (git state before, the CompletedProcess)."
     before = git_state()
-    res = run([BIN / 'python', '-c', PREPROC], timeout=1200)
+    return before, run([BIN / 'python', '-c', PREPROC], timeout=1200)
+
+
+def test_docs_preprocessing_without_quarto(processed):
+    before, res = processed
     cache = ROOT / '_proc'
     for nb in NOTEBOOKS + [NBS / 'index.ipynb']:
         assert (cache / nb.name).exists(), f'{nb.name} was not processed for the docs:\n{res.stdout}\n{res.stderr}'
@@ -32,6 +43,33 @@ def test_docs_preprocessing_without_quarto():
     assert git_state() == before, ('the docs pre-processing changed committed site files (nbs/nbdev.yml or '
                                    f'nbs/sidebar.yml are stale): commit them.\n{run(["git", "status", "--short"]).stdout}')
 
+
+
+def test_rendered_pages_read_cleanly(processed):
+    "Every page, as the site shows it: no errors, stderr logs, machine paths, walls of text or figures without alt text."
+    report = render(proc=False)
+    assert set(report) >= {nb.name for nb in NOTEBOOKS + [NBS / 'index.ipynb']}
+    bad = {name: problems for name, problems in report.items() if problems}
+    assert not bad, '\n'.join(f'{n}: {p}' for n, ps in bad.items() for p in ps)
+
+
+def test_page_problems_finds_what_it_looks_for():
+    "The checks above can fail: each kind of problem, planted in a page, is reported."
+    img = {'output_type': 'display_data', 'data': {'image/png': 'iVBOR', 'text/plain': '<Figure>'}, 'metadata': {}}
+    cells = [{'cell_type': 'markdown', 'source': '#| hide\nprose', 'metadata': {}},
+             {'cell_type': 'code', 'source': 'plot()', 'outputs': [img], 'metadata': {}},
+             {'cell_type': 'code', 'source': '#| fig-alt: "A plot."\nplot()', 'outputs': [img], 'metadata': {}},
+             {'cell_type': 'code', 'source': 'x', 'metadata': {}, 'outputs': [
+                 {'output_type': 'stream', 'name': 'stderr', 'text': 'UserWarning: careful'},
+                 {'output_type': 'stream', 'name': 'stdout', 'text': 'saved to /tmp/run/results.json\n'},
+                 {'output_type': 'stream', 'name': 'stdout', 'text': 'epoch 1\r epoch 2'},
+                 {'output_type': 'stream', 'name': 'stdout', 'text': 'line\n' * 60},
+                 {'output_type': 'error', 'ename': 'E', 'evalue': '', 'traceback': ['E']}]}]
+    found = page_problems({'cells': cells})
+    for what in ('raw `#|` directive', 'cell 1: a figure without', 'stderr', 'absolute path', 'control characters',
+                 'lines of output', 'an error'):
+        assert any(what in p for p in found), (what, found)
+    assert not any(p.startswith('cell 2') for p in found), found
 
 def test_site_configuration():
     q = yaml.safe_load((NBS / '_quarto.yml').read_text())

@@ -1,0 +1,117 @@
+"""Render the course's pages without Quarto, and check what a reader would trip over.
+
+    python tools/render_pages.py            # pre-process nbs/ as nbdev_docs does, write _render/*.html, print a report
+    python tools/render_pages.py --no-proc  # reuse _proc/ from an earlier run
+
+The site is built by Quarto from nbdev's pre-processed notebooks (`_proc/`). Quarto cannot be installed everywhere we
+work, so this renders the same pre-processed notebooks with nbconvert: the layout differs from the site's, what a page
+shows does not (hidden cells are gone, outputs are the committed ones). Quarto reads the `#| ` cell options and drops
+them from the page; so does this. `page_problems` is what tests/test_docs.py checks on every page.
+"""
+from __future__ import annotations
+import argparse, json, re, subprocess, sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PROC, OUT = ROOT / '_proc', ROOT / '_render'
+MAX_TEXT_LINES = 60          # a longer text output is a wall, not an example (`--help` is 56 lines)
+MAX_IMAGE_KB = 400           # one figure; more is a slow page
+_ABS = re.compile(r'(?<![\w.])/(?:work|tmp|root|home|Users|private|var/folders|content)/')   # paths of a machine
+_OPTION = re.compile(r'^#\|\s*([\w-]+)\s*:?\s*(.*)$')
+_PROC_CODE = '''
+from nbdev.quarto import refresh_quarto_yml, nbdev_sidebar
+from nbdev.serve import proc_nbs
+refresh_quarto_yml()
+nbdev_sidebar.__wrapped__()
+proc_nbs(n_workers=0, force=True)
+'''
+
+
+def _src(cell) -> str: return ''.join(cell['source']) if isinstance(cell['source'], list) else cell['source']
+
+
+def cell_options(src: str) -> dict:
+    "The Quarto/nbdev `#| ` options at the top of a cell's source."
+    opts = {}
+    for line in src.splitlines():
+        m = _OPTION.match(line)
+        if not m: break
+        opts[m.group(1)] = m.group(2).strip().strip('"\'') or True
+    return opts
+
+
+def _output_text(o) -> str:
+    if o['output_type'] == 'stream': return ''.join(o['text'])
+    if o['output_type'] == 'error': return '\n'.join(o.get('traceback', []))
+    d = o.get('data', {})
+    for k in ('text/markdown', 'text/html', 'text/plain'):
+        if k in d: return ''.join(d[k])
+    return ''
+
+
+def page_problems(nb: dict) -> list[str]:
+    "What a reader would trip over on the page made from pre-processed notebook `nb`."
+    problems = []
+    for i, cell in enumerate(nb['cells']):
+        src, where = _src(cell), f'cell {i}'
+        if cell['cell_type'] == 'markdown':
+            if re.search(r'^#\|', src, re.M): problems.append(f'{where}: a raw `#|` directive in prose')
+            if _ABS.search(src): problems.append(f'{where}: an absolute path in prose')
+            continue
+        if cell['cell_type'] != 'code': continue
+        opts = cell_options(src)
+        for o in cell.get('outputs', []):
+            text = _output_text(o)
+            if o['output_type'] == 'error': problems.append(f'{where}: an error in the output')
+            if o['output_type'] == 'stream' and o.get('name') == 'stderr' and text.strip():
+                problems.append(f'{where}: stderr in the output (warnings or a log): {text.strip()[:120]!r}')
+            if _ABS.search(text): problems.append(f'{where}: an absolute path in the output: {_ABS.search(text).group(0)}…')
+            if '\r' in text or '\x1b[' in text: problems.append(f'{where}: progress-bar control characters in the output')
+            if 'text/html' not in o.get('data', {}) and text.count('\n') + 1 > MAX_TEXT_LINES:
+                problems.append(f'{where}: {text.count(chr(10)) + 1} lines of output (more than {MAX_TEXT_LINES})')
+            img = o.get('data', {}).get('image/png') or o.get('data', {}).get('image/jpeg')
+            if img:
+                kb = len(''.join(img)) * 3 / 4 / 1024
+                if kb > MAX_IMAGE_KB: problems.append(f'{where}: a {kb:.0f} KB image (more than {MAX_IMAGE_KB})')
+                if not opts.get('fig-alt'): problems.append(f'{where}: a figure without `#| fig-alt:`')
+    return problems
+
+
+def strip_options(nb: dict) -> dict:
+    "Drop the `#| ` option lines from code cells, as Quarto does when it renders them."
+    for cell in nb['cells']:
+        if cell['cell_type'] == 'code':
+            lines = _src(cell).splitlines(True)
+            k = 0
+            while k < len(lines) and _OPTION.match(lines[k]): k += 1
+            cell['source'] = ''.join(lines[k:])
+    return nb
+
+
+def render(names=None, proc: bool = True) -> dict[str, list[str]]:
+    "Pre-process (unless `proc` is False), render every page to `_render/`, and return each page's problems."
+    if proc: subprocess.run([sys.executable, '-c', _PROC_CODE], cwd=ROOT, check=True)
+    from nbconvert import HTMLExporter
+    import nbformat
+    OUT.mkdir(exist_ok=True)
+    report = {}
+    for p in sorted(PROC.glob('*.ipynb')):
+        if names and p.stem not in names: continue
+        nb = json.loads(p.read_text())
+        report[p.name] = page_problems(nb)
+        html, _ = HTMLExporter().from_notebook_node(nbformat.reads(json.dumps(strip_options(nb)), as_version=4))
+        (OUT / f'{p.stem}.html').write_text(html)
+    return report
+
+
+if __name__ == '__main__':
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('names', nargs='*', help='notebook names without .ipynb (default: all)')
+    ap.add_argument('--no-proc', action='store_true', help='reuse _proc/ instead of pre-processing again')
+    a = ap.parse_args()
+    report = render(a.names, proc=not a.no_proc)
+    for name, problems in report.items():
+        print(f'{name}: {"ok" if not problems else f"{len(problems)} problem(s)"}')
+        for pr in problems: print(f'  - {pr}')
+    print(f'pages in {OUT.relative_to(ROOT)}/')
+    sys.exit(1 if any(report.values()) else 0)
