@@ -137,7 +137,7 @@ def main():
         f'MobileNetV2 (weights=None, channels_last, AdamW) at 32 px, batch {bs}: training step {1e3 * stp:.1f} ms, '
         f'making the batch {1e3 * prep:.2f} ms: data preparation is **{100 * share:.2f}%** of a step '
         f'(median over {a.repeats} × {k} batches).', '',
-        'Targets (issue 3):', '',
+        'Goals:', '',
         f'- ≥ 5× the PIL pipeline at 224 px: ' + ('not measured' if t224 is None else
             f"{'**met**' if t224 >= 5 else '**not met**'} ({t224:.1f}×)"),
         f"- data preparation < 10% of a MobileNetV2 step at 32 px: {'**met**' if share < 0.1 else '**not met**'} ({100 * share:.2f}%)",

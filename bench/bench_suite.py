@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark 4 of issue 8: the test suite's wall time and the peak memory of a `cpu`-preset epoch.
+"""Benchmark: the test suite's wall time and the peak memory of a `cpu`-preset epoch.
 
 Prints a markdown table and writes it (atomically) to --out. Nothing in the test suite depends on
 these timings: they are measurements of whatever machine this runs on, recorded with it.

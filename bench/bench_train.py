@@ -1,4 +1,4 @@
-"""Training speed of fusion_nb's loop against the bare model step and the torchvision-tutorial loop (issues 5 and 8).
+"""Training speed of fusion_nb's loop against the bare model step and the torchvision-tutorial loop.
 
 Measured side by side in one run, alternating the variants, reporting medians and ratios:
 
