@@ -295,11 +295,11 @@ def comparisons(results: dict, preds: dict | None = None) -> dict[str, dict]:
         if n.endswith('_frozen') and m in acc: out[f"fine-tuned vs frozen ({n.removesuffix('_frozen')})"] = compare(results, m, n, preds)
     return out
 
-def describe(results: dict, preds: dict | None = None) -> str:
-    "A plain-words reading of `results` (and of `preds`, for paired noise), generated from its numbers."
+def describe(results: dict, preds: dict | None = None, provenance: bool = True) -> str:
+    "A plain-words reading of `results` (and of `preds`, for paired noise), generated from its numbers; `provenance=False` leaves out the run's description (when a table caption already gives it)."
     acc = {n: s['val_acc'] for n, s in results['setups'].items()}
     if not acc: return 'These results hold no setups.'
-    out = [f"Ours: {run_summary(r)}." for r in runs_of(results)]
+    out = [f"Ours: {run_summary(r)}." for r in runs_of(results)] if provenance else []
     if not all(r['config'].get('pretrained') for r in runs_of(results)):
         out.append("Without ImageNet weights these numbers cannot test the case study's claims about pretrained "
                    "features; they show how the setups train from scratch under these conditions.")

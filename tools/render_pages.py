@@ -78,12 +78,14 @@ def page_problems(nb: dict) -> list[str]:
 
 
 def strip_options(nb: dict) -> dict:
-    "Drop the `#| ` option lines from code cells, as Quarto does when it renders them."
+    "Drop the `#| ` option lines from code cells, and the code of `echo: false` cells, as Quarto does when it renders them."
     for cell in nb['cells']:
         if cell['cell_type'] == 'code':
             lines = _src(cell).splitlines(True)
             k = 0
             while k < len(lines) and _OPTION.match(lines[k]): k += 1
+            if str(cell_options(_src(cell)).get('echo', '')).lower() == 'false':
+                cell.setdefault('metadata', {}).setdefault('tags', []).append('remove_input')
             cell['source'] = ''.join(lines[k:])
     return nb
 
@@ -92,6 +94,7 @@ def render(names=None, proc: bool = True) -> dict[str, list[str]]:
     "Pre-process (unless `proc` is False), render every page to `_render/`, and return each page's problems."
     if proc: subprocess.run([sys.executable, '-c', _PROC_CODE], cwd=ROOT, check=True)
     from nbconvert import HTMLExporter
+    from nbconvert.preprocessors import TagRemovePreprocessor
     import nbformat
     OUT.mkdir(exist_ok=True)
     report = {}
@@ -99,7 +102,9 @@ def render(names=None, proc: bool = True) -> dict[str, list[str]]:
         if names and p.stem not in names: continue
         nb = json.loads(p.read_text())
         report[p.name] = page_problems(nb)
-        html, _ = HTMLExporter().from_notebook_node(nbformat.reads(json.dumps(strip_options(nb)), as_version=4))
+        exporter = HTMLExporter()
+        exporter.register_preprocessor(TagRemovePreprocessor(remove_input_tags={'remove_input'}, enabled=True), enabled=True)
+        html, _ = exporter.from_notebook_node(nbformat.reads(json.dumps(strip_options(nb)), as_version=4))
         (OUT / f'{p.stem}.html').write_text(html)
     return report
 
