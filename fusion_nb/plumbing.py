@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 # %% auto #0
 __all__ = ['ARCHIVES', 'atomic_write', 'is_temporary', 'remove_temporary', 'save_json', 'save_text', 'save_figure', 'cache_root',
            'digest', 'folder_key', 'extract_archive', 'cached_tensors', 'LineProgress', 'draws_bars', 'progress_bar',
-           'cpu_name', 'env_info', 'terminal_width', 'HelpFormatter', 'wrap', 'hyphenate_flags']
+           'cpu_name', 'env_info', 'markdown_rows', 'terminal_width', 'HelpFormatter', 'wrap', 'hyphenate_flags']
 
 # %% ../nbs/08_plumbing.ipynb #6c3d38f2
 _UMASK = os.umask(0o022); os.umask(_UMASK)   # read once: mkstemp makes owner-only files, we want normal ones
@@ -171,6 +171,18 @@ def env_info(device) -> dict:
             'Apple MPS' if device.type == 'mps' else cpu_name())
     return dict(torch=torch.__version__, torchvision=torchvision.__version__, device=device.type,
                 device_name=name, cpu_count=os.cpu_count())
+
+# %% ../nbs/08_plumbing.ipynb #2a2dda2e
+def markdown_rows(text: str, header_start: str) -> list[list[str]]:
+    "The rows (lists of stripped cells) of the markdown table in `text` whose header line starts with `header_start`."
+    lines = text.splitlines()
+    head = next((k for k, l in enumerate(lines) if l.startswith(header_start)), None)
+    if head is None: raise ValueError(f'no table whose header starts with {header_start!r}')
+    rows = []
+    for line in lines[head + 2:]:                     # after the header and its |---| line
+        if not line.startswith('|'): break
+        rows.append([c.strip() for c in line.strip().strip('|').split('|')])
+    return rows
 
 # %% ../nbs/08_plumbing.ipynb #2c20286c
 def terminal_width() -> int: return min(shutil.get_terminal_size((100, 30))[0], 100)
