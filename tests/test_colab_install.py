@@ -4,7 +4,8 @@ Every notebook starts with the same hidden cell that installs fusion_nb when it 
 torch, torchvision, matplotlib, seaborn, pandas, scipy, ipywidgets, tqdm, Pillow and numpy; it lacks grad-cam (and
 its ttach) and may lack fastcore below 2. This test builds such an environment (a fresh venv that sees this venv's
 packages, except those), runs the cell's pip command with its git URL pointed at a clone of this repository, and
-checks that the package imports and its command runs.
+checks that the package imports and its command runs. A second test runs the cell's other half, which clones the
+repository so that the notebooks find the committed results and benchmarks they read (../results, ../bench).
 """
 import json, os, re, subprocess, sys, venv
 from pathlib import Path
@@ -57,3 +58,34 @@ def test_install_cell_in_a_colab_like_environment(tmp_path):
     assert str(env_dir) in res.stdout, f'fusion_nb was not installed into the Colab-like environment: {res.stdout}'
     helptext = run([env_dir / 'bin' / 'fusion_nb_run', '--help'], cwd=tmp_path).stdout
     assert '--preset' in helptext and 'members_frozen' in helptext
+
+
+CHILD = r'''
+import os, subprocess, sys, types
+sys.modules['google.colab'] = types.ModuleType('google.colab')       # what makes the cell act
+calls, real_run = [], subprocess.run
+def fake_run(cmd, **kw):
+    calls.append(cmd[0])
+    if cmd[0] == sys.executable: return subprocess.CompletedProcess(cmd, 0)          # pip: tested above, for real
+    return real_run([c.replace(os.environ['REPO_URL'], os.environ['LOCAL_REPO']) for c in cmd], **kw)
+subprocess.run = fake_run
+cell = open(os.environ['CELL']).read()
+for attempt in range(3):                   # a first run, the cell run again, and a restarted kernel (back in the start folder)
+    if attempt == 2: os.chdir(os.environ['START'])
+    exec(compile(cell, 'install-cell', 'exec'), {})
+    print(attempt, os.path.relpath(os.getcwd(), os.environ['START']), os.path.isfile('../results/gpu/results.json'))
+print('git clones:', calls.count('git'))
+'''
+
+
+def test_install_cell_brings_the_results_the_notebooks_read(tmp_path):
+    "In Colab a notebook starts in /content, without the repository: the cell clones it and moves into its nbs/ folder."
+    cell = _install_cell(NBS / 'index.ipynb')
+    src = tmp_path / 'cell.py'; src.write_text(cell)
+    start = tmp_path / 'content'; start.mkdir()
+    env = {'CELL': str(src), 'START': str(start), 'REPO_URL': 'https://github.com/fusion-nb/fusion_nb.git',
+           'LOCAL_REPO': f'file://{ROOT}'}
+    assert env['REPO_URL'] in cell
+    out = run([sys.executable, '-c', CHILD], cwd=start, env=env).stdout.splitlines()
+    nbs = str(Path('fusion_nb') / 'nbs')
+    assert out == [f'0 {nbs} True', f'1 {nbs} True', f'2 {nbs} True', 'git clones: 1'], out
