@@ -239,11 +239,8 @@ def train_setup(name:str, data, cfg:dict, out, log=print, progress=True, members
 
 def restore_setup(name:str, data, cfg:dict, out):
     "The trained model of a finished setup, from its checkpoint (for members, references and figures after --resume)."
-    ckpt = Path(out)/'checkpoints'/f'{name}.pt'
-    if not ckpt.exists(): raise RuntimeError(f"{name} is finished in {out}, but its checkpoint {ckpt} is missing; "
-                                             "rerun without --resume (or into another --out) to train it again")
     model = architecture(name, n_classes=len(data.classes))
-    model.load_state_dict(load_checkpoint(ckpt)['model'])
+    model.load_state_dict(load_checkpoint(Path(out)/'checkpoints'/f'{name}.pt')['model'])   # clear errors if missing or damaged
     return model
 
 def run_reference(name:str, models:dict, data, cfg:dict, log=print):
@@ -376,15 +373,15 @@ def run_case_study(setups=None, preset:str='paper', data=None, img_size:int=None
     pred_path = out/'predictions.json'
     old_preds = json.loads(pred_path.read_text())['setups'] if finished and pred_path.exists() else {}
     finished = {k: v for k, v in finished.items() if k in old_preds}    # a setup counts as finished with its predictions
-    for n in [n for n in finished if n in SETUPS]:     # a finished setup whose checkpoint is gone or damaged trains again
-        try: load_checkpoint(out/'checkpoints'/f'{n}.pt')
+    models, features = {}, {}                            # trained models (on the CPU); cached features shared by frozen setups
+    for n in [n for n in finished if n in SETUPS]:     # finished setups come back from their checkpoints; one gone or damaged trains again
+        try: models[n] = restore_setup(n, ds, cfg, out)
         except (FileNotFoundError, RuntimeError) as e:
             log(f"{n}: finished before, but {e} It trains again."); del finished[n]
             (out/'checkpoints'/f'{n}.pt').unlink(missing_ok=True)
     results = dict(config=cfg, env=env, data=data_info, setups=dict(finished))
     predictions = dict(classes=list(ds.classes), y_true=[int(y) for y in ds.y_test], setups={k: old_preds[k] for k in finished})
     save_json(results, out/'results.json')
-    models, features = {}, {}                            # trained models (on the CPU); cached features shared by frozen setups
     order = run_order(cfg['setups'])
     for i, name in enumerate(order, 1):
         if name in finished:

@@ -358,7 +358,6 @@ def fit(model, data: ImageData, cfg: TrainConfig | None = None, ckpt_path: str |
         opt.load_state_dict(state['optimizer'])
         if scaler is not None and state.get('scaler'): scaler.load_state_dict(state['scaler'])
         if sched is not None: sched.load_state_dict(state['scheduler'])
-    if start >= cfg.epochs: return history
     t_setup = time.perf_counter()
     if cached:  # one pass of the frozen backbones over the plain images, or one per augmented view (none if `features` has them)
         tr = cached_features(model, data.x_train, data.y_train, cfg, features, views=0 if cfg.n_views == 1 else cfg.n_views)

@@ -12,15 +12,7 @@ import yaml
 from conftest import BIN, NBS, NOTEBOOKS, ROOT, git_state, run
 
 sys.path.insert(0, str(ROOT / 'tools'))
-from render_pages import page_problems, render  # noqa: E402
-
-PREPROC = '''
-from nbdev.quarto import refresh_quarto_yml, nbdev_sidebar
-from nbdev.serve import proc_nbs
-refresh_quarto_yml()
-nbdev_sidebar.__wrapped__()
-print(proc_nbs(n_workers=0, force=True))
-'''
+from render_pages import PROC_CODE, page_problems, render  # noqa: E402
 
 
 def _cells(nb): return json.loads(nb.read_text())['cells']
@@ -31,7 +23,7 @@ def _src(cell): return ''.join(cell['source']) if isinstance(cell['source'], lis
 def processed():
     "nbdev's pre-processing of nbs/ into _proc/, once per test run: (git state before, the CompletedProcess)."
     before = git_state()
-    return before, run([BIN / 'python', '-c', PREPROC], timeout=1200)
+    return before, run([BIN / 'python', '-c', PROC_CODE], timeout=1200)
 
 
 def test_docs_preprocessing_without_quarto(processed):

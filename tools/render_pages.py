@@ -18,7 +18,8 @@ MAX_TEXT_LINES = 60          # a longer text output is a wall, not an example (`
 MAX_IMAGE_KB = 400           # one figure; more is a slow page
 _ABS = re.compile(r'(?<![\w.])/(?:work|tmp|root|home|Users|private|var/folders|content)/')   # paths of a machine
 _OPTION = re.compile(r'^#\|\s*([\w-]+)\s*:?\s*(.*)$')
-_PROC_CODE = '''
+# nbdev_docs' pre-processing without Quarto, _proc/ from nbs/ (tests/test_docs.py runs it too)
+PROC_CODE = '''
 from nbdev.quarto import refresh_quarto_yml, nbdev_sidebar
 from nbdev.serve import proc_nbs
 refresh_quarto_yml()
@@ -92,7 +93,7 @@ def strip_options(nb: dict) -> dict:
 
 def render(names=None, proc: bool = True) -> dict[str, list[str]]:
     "Pre-process (unless `proc` is False), render every page to `_render/`, and return each page's problems."
-    if proc: subprocess.run([sys.executable, '-c', _PROC_CODE], cwd=ROOT, check=True)
+    if proc: subprocess.run([sys.executable, '-c', PROC_CODE], cwd=ROOT, check=True)
     from nbconvert import HTMLExporter
     from nbconvert.preprocessors import TagRemovePreprocessor
     import nbformat
