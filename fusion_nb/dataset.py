@@ -93,6 +93,20 @@ class ImageData:
         sub = f" [stratified subset: {len(out['y_train'])} train, {len(out['y_test'])} test, seed={seed}]"
         return replace(self, **out, source=self.source + sub)
 
+    def holdout(self, n_val: int = 5000, seed: int = 0) -> tuple[ImageData, ImageData]:
+        """Hold `n_val` training images out, stratified by class: `(dev, final)`. `dev` trains on the rest and scores on the
+        held-out images (its test split); `final` trains on the same rest and scores on the real test set."""
+        n = len(self.y_train)
+        if not isinstance(n_val, int) or isinstance(n_val, bool) or not 0 < n_val < n:
+            raise ValueError(f'n_val must be an integer between 1 and {n - 1} (the training split has {n:,} images), got {n_val!r}')
+        mask = torch.zeros(n, dtype=torch.bool)
+        mask[_stratified_index(self.y_train, n_val, len(self.classes), seed)] = True
+        mask = mask.to(self.y_train.device)
+        rest = dict(x_train=self.x_train[~mask], y_train=self.y_train[~mask])
+        what = f' [{n - n_val:,} training images; {n_val:,} held out (stratified, seed={seed})'
+        dev = replace(self, **rest, x_test=self.x_train[mask], y_test=self.y_train[mask], source=self.source + what + ' as the test split]')
+        return dev, replace(self, **rest, source=self.source + what + ']')
+
     def class_counts(self, split: str = 'train') -> list[int]:
         "Number of images of each class in `split`."
         return torch.bincount(getattr(self, f'y_{split}').cpu(), minlength=len(self.classes)).tolist()
