@@ -18,7 +18,8 @@ from .plumbing import atomic_write, progress_bar
 __all__ = ['AMP_CHOICES', 'SCHEDULES', 'BF16_CAPABILITY', 'TrainConfig', 'check_config', 'get_device', 'amp_dtype', 'autocast',
            'needs_scaler', 'precision', 'epoch_seed', 'onecycle_factor', 'make_scheduler', 'extract_features',
            'FeatureBatches', 'uses_cache', 'feature_key', 'cached_features', 'evaluate', 'predict', 'save_checkpoint',
-           'load_checkpoint', 'slim_checkpoint', 'check_resume', 'train_epoch', 'fit', 'comparable']
+           'load_checkpoint', 'slim_checkpoint', 'check_resume', 'train_epoch', 'fit', 'comparable', 'loss_spikes',
+           'recalibrate_bn']
 
 # %% ../nbs/04_training.ipynb #45c0d883
 @dataclass
@@ -171,6 +172,8 @@ class FeatureBatches:
 def uses_cache(model, cfg: TrainConfig) -> bool:
     "Whether `fit` trains `model` from cached features under `cfg`."
     frozen = bool(getattr(model, 'is_frozen', False))
+    if frozen and not all(getattr(b, 'frozen_bn_eval', True) for b in getattr(model, 'backbones', {}).values()):
+        frozen = False   # naively frozen: BatchNorm still changes in train(), so its features cannot be computed once
     if cfg.cache_features is True and not frozen:
         raise ValueError('cache_features=True needs a frozen model (model.is_frozen): cached features would freeze backbones '
                          "that this setup trains. Use cache_features='auto' or False.")
@@ -180,19 +183,21 @@ def uses_cache(model, cfg: TrainConfig) -> bool:
 def _hash_tensors(h, tensors):
     for t in tensors: h.update(t.detach().reshape(-1).cpu().contiguous().view(torch.uint8).numpy().tobytes())
 
-def feature_key(model, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig) -> str:
-    "A key that identifies the features of `model`'s frozen backbones on images `x` (labels `y`) under `cfg`."
+def feature_key(model, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, views: int = 0) -> str:
+    """A key that identifies the features of `model`'s frozen backbones on images `x` (labels `y`) under `cfg`:
+    the plain images (`views=0`) or `views` augmented views, which alone depend on `cfg.seed` and `cfg.batch_size`."""
     h = hashlib.sha256()
     state = model.backbones.state_dict()
     h.update(repr(sorted(state)).encode()); _hash_tensors(h, [*state.values(), x, y])
     dev = get_device(cfg.device)
-    h.update(repr((cfg.img_size, cfg.seed, cfg.n_views, cfg.batch_size, _eval_bs(cfg), str(amp_dtype(dev, cfg.amp)), dev.type)).encode())
+    aug = (cfg.seed, cfg.batch_size, views) if views else ()      # plain images: any seed, any batch size, the same features
+    h.update(repr((cfg.img_size, aug, str(amp_dtype(dev, cfg.amp)), dev.type)).encode())
     return h.hexdigest()[:20]
 
 def cached_features(model, x, y, cfg: TrainConfig, features: dict | None = None, views: int = 0):
     """Features and labels of `x` (`views=0`: the plain images) or a list of `views` augmented training views,
     taken from the dict `features` when there, else extracted (and kept there if `features` is a dict)."""
-    key = (feature_key(model, x, y, cfg), views) if features is not None else None
+    key = feature_key(model, x, y, cfg, views) if features is not None else None
     if key is not None and key in features: return features[key]
     out = _extract(model, x, y, cfg) if views == 0 else [_extract(model, x, y, cfg, train=True, epoch=v) for v in range(views)]
     if key is not None: features[key] = out
@@ -395,3 +400,38 @@ def fit(model, data: ImageData, cfg: TrainConfig | None = None, ckpt_path: str |
 def comparable(history: list[dict]) -> list[dict]:
     "`history` without the timing keys, which differ from run to run."
     return [{k: v for k, v in h.items() if k not in ('seconds', 'train_images_per_s')} for h in history]
+
+# %% ../nbs/04_training.ipynb #f69c466c
+def loss_spikes(history: list[dict], factor: float = 3.0, key: str = 'val_loss') -> list[dict]:
+    "Epochs of `history` whose `key` is more than `factor` times the epoch before's, and whether the next epoch recovered."
+    out = []
+    for before, now, after in zip(history, history[1:], [*history[2:], None]):
+        if now[key] > factor * before[key]:
+            out.append(dict(epoch=now['epoch'], loss=now[key], before=before[key], after=after[key] if after else None,
+                            recovered=bool(after) and after[key] * factor < now[key]))
+    return out
+
+# %% ../nbs/04_training.ipynb #4b20ee5d
+@torch.no_grad()
+def recalibrate_bn(model, x: torch.Tensor, cfg: TrainConfig | None = None) -> torch.nn.Module:
+    """Recompute every BatchNorm's running statistics of `model` as the exact average over the uint8 images `x` (one pass
+    in `train()` mode without gradients or augmentation); the weights stay as they are. Returns `model`, in eval mode."""
+    cfg = check_config(cfg or TrainConfig())
+    dev = get_device(cfg.device); dtype = amp_dtype(dev, cfg.amp)
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not bns: raise ValueError('recalibrate_bn: the model has no BatchNorm layers')
+    saved = [m.momentum for m in bns]
+    for m in bns: m.reset_running_stats(); m.momentum = None      # momentum None: a cumulative (exact) average
+    model.to(dev, memory_format=torch.channels_last)
+    try:
+        model.train()
+        for m in model.modules():                                    # only BatchNorm in train(): dropout must not act
+            if not isinstance(m, torch.nn.modules.batchnorm._BatchNorm): m.eval()
+        for xb, _ in DeviceBatches(x, torch.zeros(len(x), dtype=torch.long), _eval_bs(cfg), img_size=cfg.img_size,
+                                   train=False, device=dev, drop_last=False):
+            with autocast(dev, dtype): model(xb)
+    finally:
+        for m, mo in zip(bns, saved): m.momentum = mo
+        model.eval()
+    return model
+
