@@ -4,11 +4,11 @@
 
 # %% auto #0
 __all__ = ['DEVICES', 'BUILTIN_DATA', 'FINE_TUNING', 'FROM_SCRATCH', 'COMMON', 'MEMBERS_PLAN', 'PRESETS', 'CONFIG_KEYS',
-           'CPU_SPEEDS', 'RUN_INDEPENDENT', 'RUN_FILES', 'resolve_config', 'is_frozen_setup', 'run_order',
-           'estimate_seconds', 'validate_config', 'check_weights', 'previous_run', 'RunLog', 'train_config',
-           'train_setup', 'restore_setup', 'run_reference', 'spread_indices', 'best_fusion', 'cam_models',
-           'fusion_baselines', 'baseline_text', 'gradcam_check', 'write_figures', 'run_case_study', 'fusion_nb_run',
-           'describe_preset', 'cli_parser', 'main']
+           'CPU_SPEEDS', 'RUN_INDEPENDENT', 'LATER_SETTINGS', 'RUN_FILES', 'resolve_config', 'is_frozen_setup',
+           'run_order', 'estimate_seconds', 'validate_config', 'check_weights', 'previous_run', 'RunLog',
+           'train_config', 'train_setup', 'restore_setup', 'run_reference', 'spread_indices', 'best_fusion',
+           'cam_models', 'fusion_baselines', 'baseline_text', 'gradcam_check', 'write_figures', 'run_case_study',
+           'fusion_nb_run', 'describe_preset', 'cli_parser', 'main']
 
 # %% ../nbs/07_cli.ipynb #1c5dcdaf
 import json, sys, time
@@ -26,7 +26,7 @@ from .backbones import DEFAULT_WEIGHTS, count_params
 from .fusion import (SETUPS, SETUP_NAMES, CASE_STUDY_SETUPS, MEMBERS_FIRST, REFERENCES, architecture, build_model,
                               init_of, needs, GatedHead, gate_by_class, LogitAverage, plot_pipeline)
 from .training import (AMP_CHOICES, SCHEDULES, TrainConfig, cached_features, fit, evaluate, get_device, load_checkpoint,
-                                slim_checkpoint)
+                                slim_checkpoint, scaled_lr, BASE_BATCH, WARMUP_STEPS)
 from .results import table1_markdown, plot_curves, plot_confusion, plot_predictions
 
 # %% ../nbs/07_cli.ipynb #469760ef
@@ -35,7 +35,7 @@ BUILTIN_DATA = ('cifar10', 'synthetic')
 FINE_TUNING = dict(lr=1e-4, schedule='constant')     # the case study's recipe, for ImageNet weights
 FROM_SCRATCH = dict(lr=2e-3, schedule='onecycle')    # ours, for random weights (04: one-cycle)
 COMMON = dict(weight_decay=0.01, seed=0, device='auto', amp='auto', cache_features='auto', lr=None, schedule='auto',
-              fusion_epochs=None, fusion_lr=FINE_TUNING['lr'])
+              fusion_epochs=None, fusion_lr=FINE_TUNING['lr'], compile=False, scale_lr=False, warmup_steps=None)
 MEMBERS_PLAN = ['resnet50', 'mobilenetv2', 'logit_average', *MEMBERS_FIRST]
 PRESETS = {
     'paper': dict(setups=[*CASE_STUDY_SETUPS, *MEMBERS_PLAN[2:]], data='cifar10', img_size=224, epochs=6, fusion_epochs=3,
@@ -48,7 +48,8 @@ PRESETS = {
 
 # %% ../nbs/07_cli.ipynb #dde9ee17
 CONFIG_KEYS = ('setups', 'data', 'img_size', 'epochs', 'fusion_epochs', 'batch_size', 'lr', 'schedule', 'fusion_lr', 'weight_decay',
-               'train_limit', 'test_limit', 'pretrained', 'weights', 'device', 'amp', 'cache_features', 'seed', 'out', 'resume')
+               'train_limit', 'test_limit', 'pretrained', 'weights', 'device', 'amp', 'cache_features', 'seed', 'out', 'resume',
+               'compile', 'scale_lr', 'warmup_steps')
 
 def resolve_config(preset:str='paper', **overrides) -> dict:
     "The settings of a run: `COMMON`, then `PRESETS[preset]`, then every override that is not None; then the recipe."
@@ -66,6 +67,11 @@ def resolve_config(preset:str='paper', **overrides) -> dict:
     recipe = FINE_TUNING if cfg['pretrained'] else FROM_SCRATCH                      # no --lr: the recipe that suits the weights
     if cfg['lr'] is None: cfg['lr'] = recipe['lr']
     if cfg['schedule'] == 'auto': cfg['schedule'] = recipe['schedule']
+    bs = cfg['batch_size']
+    if cfg['scale_lr'] and isinstance(bs, int) and bs > 0:                            # the rates are tuned for batch 64 (04)
+        cfg['lr'], cfg['fusion_lr'] = scaled_lr(cfg['lr'], bs), scaled_lr(cfg['fusion_lr'], bs)
+    if cfg['warmup_steps'] is None: cfg['warmup_steps'] = WARMUP_STEPS if cfg['scale_lr'] and isinstance(bs, int) and bs > BASE_BATCH else 0
+    cfg['compile'], cfg['scale_lr'] = bool(cfg['compile']), bool(cfg['scale_lr'])
     cfg['fusion_epochs'] = cfg['fusion_epochs'] or cfg['epochs']
     cfg['out'] = str(cfg['out'] or Path('runs')/preset)
     cfg['resume'] = bool(cfg['resume'])
@@ -134,6 +140,8 @@ def validate_config(cfg:dict):
     if cfg['batch_size'] < 2:
         raise ValueError(f"--batch-size must be at least 2, got {cfg['batch_size']}: BatchNorm layers that train need more than "
                          "one image per batch")
+    if not isinstance(cfg['warmup_steps'], int) or cfg['warmup_steps'] < 0:
+        raise ValueError(f"warmup_steps must be an integer >= 0, got {cfg['warmup_steps']!r}")
     for k in ('lr', 'fusion_lr'):
         if not cfg[k] > 0: raise ValueError(f"--{k.replace('_', '-')} must be positive, got {cfg[k]!r}")
     if cfg['schedule'] not in SCHEDULES: raise ValueError(f"unknown schedule {cfg['schedule']!r}; choose one of: {', '.join(SCHEDULES)}")
@@ -161,7 +169,8 @@ def check_weights(cfg:dict):
                                "or put the weights file where this message says.") from e
 
 # %% ../nbs/07_cli.ipynb #f56244c0
-RUN_INDEPENDENT = ('setups', 'preset', 'out', 'resume', 'device')   # may differ between runs sharing a folder
+RUN_INDEPENDENT = ('setups', 'preset', 'out', 'resume', 'device', 'compile')   # may differ between runs sharing a folder
+LATER_SETTINGS = dict(compile=False, scale_lr=False, warmup_steps=0)  # what a results.json from before these settings used
 
 def _comparable(cfg): return json.loads(json.dumps({k: v for k, v in cfg.items() if k not in RUN_INDEPENDENT}))
 
@@ -178,7 +187,7 @@ def previous_run(out, cfg:dict) -> dict:
         return {}                                        # new, empty, or a run killed before its first results.json
     try: old = json.loads(path.read_text())
     except ValueError as e: raise ValueError(f"--out {out}: results.json is unreadable ({e}); choose another folder") from e
-    a, b = _comparable(old.get('config', {})), _comparable(cfg)
+    a, b = _comparable({**LATER_SETTINGS, **old.get('config', {})}), _comparable(cfg)
     diff = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
     if diff:
         what = ', '.join(f"{k}: {a.get(k)!r} there, {b.get(k)!r} now" for k in diff)
@@ -431,6 +440,8 @@ def fusion_nb_run(
     no_pretrained:Param("start from random weights instead of ImageNet's", store_true)=False,
     device:Param("where to train", str, choices=list(DEVICES))=None,
     amp:Param("mixed precision: auto (bf16 on GPUs of compute capability 8.0 or more, fp16 below, off on CPU and MPS)", str, choices=list(AMP_CHOICES))=None,
+    compile:Param("torch.compile the training step (CUDA graphs on CUDA); compiling takes a while at the start of each setup", store_true)=False,
+    scale_lr:Param("scale the learning rates from batch 64 to --batch-size (linear rule), with a warm-up for constant rates", store_true)=False,
     seed:Param("random seed", int)=None,
     out:Param("output folder (default: runs/<preset>)", str)=None,
     resume:Param("continue the run in --out: skip finished setups, continue the one in progress", store_true)=False,
@@ -438,7 +449,8 @@ def fusion_nb_run(
     "Train and evaluate the setups of the case study (CIFAR-10, ResNet50, MobileNetV2 and their fusions); write results.json, table.md, predictions.json, checkpoints and figures to --out."
     return run_case_study(setups=setups, preset=preset, data=data, img_size=img_size, epochs=epochs, fusion_epochs=fusion_epochs,
                           batch_size=batch_size, lr=lr, train_limit=train_limit, test_limit=test_limit,
-                          pretrained=False if no_pretrained else None, device=device, amp=amp, seed=seed, out=out, resume=resume)
+                          pretrained=False if no_pretrained else None, device=device, amp=amp, seed=seed, out=out, resume=resume,
+                          compile=compile, scale_lr=scale_lr)
 
 # %% ../nbs/07_cli.ipynb #1f08ab4f
 def describe_preset(name:str) -> str:
