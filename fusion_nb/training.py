@@ -337,7 +337,7 @@ def train_epoch(model, batches, opt, scaler, device, dtype, epoch: int = 0, cach
     correct, seen, checked = torch.zeros((), dtype=torch.long, device=device), 0, 0
     model.train()
     graphs = forward is not None and device.type == 'cuda'     # a compiled step on CUDA: maybe CUDA graphs
-    forward = forward or (model.head if cached else model)
+    if forward is None: forward = model.head if cached else model   # (not `forward or ...`: a compiled module has no truth value)
     bar = progress_bar(batches, total=n, desc=f'epoch {epoch + 1}', leave=False, disable=not progress, unit='batch')
     for step, (xb, yb) in enumerate(bar):
         if graphs: torch.compiler.cudagraph_mark_step_begin()   # a new step: the graphs may reuse the last step's buffers
