@@ -4,12 +4,12 @@
 
 # %% auto #0
 __all__ = ['DEVICES', 'BUILTIN_DATA', 'FINE_TUNING', 'FROM_SCRATCH', 'HEAD_RECIPE', 'COMMON', 'MEMBERS_PLAN', 'PRESETS',
-           'CONFIG_KEYS', 'POINT_SETUPS', 'CPU_SPEEDS', 'RUN_INDEPENDENT', 'RUN_FILES', 'resolve_config',
-           'is_frozen_setup', 'seeded', 'run_order', 'estimate_seconds', 'validate_config', 'check_weights',
-           'previous_run', 'RunLog', 'train_config', 'train_setup', 'train_seeds', 'save_preds', 'load_preds',
-           'restore_setup', 'run_reference', 'comparison_plan', 'run_comparisons', 'member_point', 'spread_indices',
-           'best_fusion', 'cam_models', 'fusion_baselines', 'baseline_text', 'gradcam_check', 'write_figures',
-           'run_case_study', 'fusion_nb_run', 'describe_preset', 'cli_parser', 'main']
+           'CONFIG_KEYS', 'POINT_SETUPS', 'CPU_SPEEDS', 'RUN_INDEPENDENT', 'LATER_SETTINGS', 'RUN_FILES',
+           'resolve_config', 'is_frozen_setup', 'seeded', 'run_order', 'estimate_seconds', 'validate_config',
+           'check_weights', 'previous_run', 'RunLog', 'train_config', 'train_setup', 'train_seeds', 'save_preds',
+           'load_preds', 'restore_setup', 'run_reference', 'comparison_plan', 'run_comparisons', 'member_point',
+           'spread_indices', 'best_fusion', 'cam_models', 'fusion_baselines', 'baseline_text', 'gradcam_check',
+           'write_figures', 'run_case_study', 'fusion_nb_run', 'describe_preset', 'cli_parser', 'main']
 
 # %% ../nbs/07_cli.ipynb #1c5dcdaf
 import json, sys, time
@@ -27,7 +27,7 @@ from .backbones import DEFAULT_WEIGHTS, count_params
 from .fusion import (SETUPS, SETUP_NAMES, CASE_STUDY_SETUPS, MEMBERS_FIRST, CONTROLS, REFERENCES, feature_scales, architecture, build_model,
                               init_of, needs, GatedHead, gate_by_class, LogitAverage, plot_pipeline)
 from .training import (AMP_CHOICES, SCHEDULES, TrainConfig, cached_features, fit, evaluate, get_device, load_checkpoint,
-                                slim_checkpoint, save_checkpoint, loss_spikes)
+                                slim_checkpoint, save_checkpoint, loss_spikes, scaled_lr, BASE_BATCH, WARMUP_STEPS)
 from .results import BASELINES, paired_seeds, seed_summary, plot_member_points, table1_markdown, plot_curves, plot_confusion, plot_predictions
 
 # %% ../nbs/07_cli.ipynb #469760ef
@@ -38,7 +38,7 @@ FROM_SCRATCH = dict(lr=2e-3, schedule='onecycle')    # ours, for random weights 
 HEAD_RECIPE = dict(lr=1e-3, schedule='onecycle')     # ours, for a new head on frozen, cached features
 COMMON = dict(weight_decay=0.01, seed=0, device='auto', amp='auto', cache_features='auto', lr=None, schedule='auto',
               fusion_epochs=None, fusion_lr=FINE_TUNING['lr'], head_lr=HEAD_RECIPE['lr'], n_val=None, seeds=5,
-              point_seeds=3, member_points=())
+              point_seeds=3, member_points=(), compile=False, scale_lr=False, warmup_steps=None)
 MEMBERS_PLAN = ['resnet50', 'mobilenetv2', 'logit_average', *MEMBERS_FIRST, *CONTROLS]
 PRESETS = {
     'paper': dict(setups=[*CASE_STUDY_SETUPS, *MEMBERS_PLAN[2:]], data='cifar10', img_size=224, epochs=6, fusion_epochs=3,
@@ -53,7 +53,7 @@ PRESETS = {
 # %% ../nbs/07_cli.ipynb #dde9ee17
 CONFIG_KEYS = ('setups', 'data', 'img_size', 'epochs', 'fusion_epochs', 'batch_size', 'lr', 'schedule', 'fusion_lr', 'weight_decay',
                'train_limit', 'test_limit', 'pretrained', 'weights', 'device', 'amp', 'cache_features', 'seed', 'out', 'resume',
-               'head_lr', 'n_val', 'seeds', 'point_seeds', 'member_points')
+               'head_lr', 'n_val', 'seeds', 'point_seeds', 'member_points', 'compile', 'scale_lr', 'warmup_steps')
 
 def resolve_config(preset:str='paper', **overrides) -> dict:
     "The settings of a run: `COMMON`, then `PRESETS[preset]`, then every override that is not None; then the recipe."
@@ -74,6 +74,11 @@ def resolve_config(preset:str='paper', **overrides) -> dict:
     cfg['fusion_epochs'] = cfg['fusion_epochs'] or cfg['epochs']
     cfg['out'] = str(cfg['out'] or Path('runs')/preset)
     cfg['resume'] = bool(cfg['resume'])
+    bs = cfg['batch_size']
+    if cfg['scale_lr'] and isinstance(bs, int) and bs > 0:                            # the rates are tuned for batch 64 (04)
+        cfg['lr'], cfg['fusion_lr'], cfg['head_lr'] = (scaled_lr(cfg[k], bs) for k in ('lr', 'fusion_lr', 'head_lr'))
+    if cfg['warmup_steps'] is None: cfg['warmup_steps'] = WARMUP_STEPS if cfg['scale_lr'] and isinstance(bs, int) and bs > BASE_BATCH else 0
+    cfg['compile'], cfg['scale_lr'] = bool(cfg['compile']), bool(cfg['scale_lr'])
     mp = cfg['member_points']
     mp = [p for p in mp.split(',') if p.strip()] if isinstance(mp, str) else list(mp or ())
     try: cfg['member_points'] = sorted({int(p) for p in mp})
@@ -175,6 +180,8 @@ def validate_config(cfg:dict):
                          "one image per batch")
     if cfg['n_val'] is not None and (not isinstance(cfg['n_val'], int) or cfg['n_val'] < 0):
         raise ValueError(f"--n-val must be 0 (no held-out split) or a positive integer, got {cfg['n_val']!r}")
+    if not isinstance(cfg['warmup_steps'], int) or cfg['warmup_steps'] < 0:
+        raise ValueError(f"warmup_steps must be an integer >= 0, got {cfg['warmup_steps']!r}")
     bad = [p for p in cfg['member_points'] if not 1 <= p < cfg['epochs']]
     if bad: raise ValueError(f"--member-points {', '.join(map(str, bad))}: each must be an epoch before the last, 1..{cfg['epochs'] - 1}")
     for k in ('lr', 'fusion_lr', 'head_lr'):
@@ -204,7 +211,8 @@ def check_weights(cfg:dict):
                                "or put the weights file where this message says.") from e
 
 # %% ../nbs/07_cli.ipynb #f56244c0
-RUN_INDEPENDENT = ('setups', 'preset', 'out', 'resume', 'device')   # may differ between runs sharing a folder
+RUN_INDEPENDENT = ('setups', 'preset', 'out', 'resume', 'device', 'compile')   # may differ between runs sharing a folder
+LATER_SETTINGS = dict(compile=False, scale_lr=False, warmup_steps=0)  # what a results.json from before these settings used
 
 def _comparable(cfg): return json.loads(json.dumps({k: v for k, v in cfg.items() if k not in RUN_INDEPENDENT}))
 
@@ -221,7 +229,7 @@ def previous_run(out, cfg:dict) -> dict:
         return {}                                        # new, empty, or a run killed before its first results.json
     try: old = json.loads(path.read_text())
     except ValueError as e: raise ValueError(f"--out {out}: results.json is unreadable ({e}); choose another folder") from e
-    a, b = _comparable(old.get('config', {})), _comparable(cfg)
+    a, b = _comparable({**LATER_SETTINGS, **old.get('config', {})}), _comparable(cfg)
     diff = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
     if diff:
         what = ', '.join(f"{k}: {a.get(k)!r} there, {b.get(k)!r} now" for k in diff)
@@ -631,6 +639,8 @@ def fusion_nb_run(
     no_pretrained:Param("start from random weights instead of ImageNet's", store_true)=False,
     device:Param("where to train", str, choices=list(DEVICES))=None,
     amp:Param("mixed precision: auto (bf16 on GPUs of compute capability 8.0 or more, fp16 below, off on CPU and MPS)", str, choices=list(AMP_CHOICES))=None,
+    compile:Param("torch.compile the training step (CUDA graphs on CUDA); compiling takes a while at the start of each setup", store_true)=False,
+    scale_lr:Param("scale the learning rates from batch 64 to --batch-size (linear rule), with a warm-up for constant rates", store_true)=False,
     seed:Param("random seed (the first of --seeds)", int)=None,
     seeds:Param("seeds of every head trained on cached features, and of its controls (head initialisation and data order)", int)=None,
     n_val:Param("training images held out as the validation split, stratified (default: the preset's, else a tenth; 0: none, the test set then validates)", int)=None,
@@ -642,7 +652,7 @@ def fusion_nb_run(
     return run_case_study(setups=setups, preset=preset, data=data, img_size=img_size, epochs=epochs, fusion_epochs=fusion_epochs,
                           batch_size=batch_size, lr=lr, train_limit=train_limit, test_limit=test_limit,
                           pretrained=False if no_pretrained else None, device=device, amp=amp, seed=seed, seeds=seeds, n_val=n_val, member_points=member_points,
-                          out=out, resume=resume)
+                          out=out, resume=resume, compile=compile, scale_lr=scale_lr)
 
 # %% ../nbs/07_cli.ipynb #1f08ab4f
 def describe_preset(name:str) -> str:
