@@ -266,7 +266,7 @@ def readout_html(summary: dict, note: str = '') -> str:
             f"<tr><th {L}>part</th><th {R}>trainable</th><th {R}>total</th><th {R}>% trainable</th><th {R}>share of trainable</th></tr>"
             f"{rows}</table><div class='fusion-nb-readout-blocks' style='font-size:smaller'>{cap}</div>{note}")
 
-# %% ../nbs/02_backbones.ipynb #6a0e92fb
+# %% ../nbs/02_backbones.ipynb #58b5bc5e
 def _pool(h): return torch.flatten(nn.functional.adaptive_avg_pool2d(h, 1), 1)
 
 def to_boundary(backbone: Backbone, x, cut: int):
@@ -296,7 +296,7 @@ class _FromBoundary(nn.Module):
     "The shape `train_epoch` expects of a cached model: `.head` takes the cached activations."
     def __init__(self, model): super().__init__(); self.head = TrainablePart(model)
 
-# %% ../nbs/02_backbones.ipynb #f549d6c8
+# %% ../nbs/02_backbones.ipynb #d9905174
 @torch.no_grad()
 def boundary_cache(backbone: Backbone, x, y, cuts, cfg, train: bool = False, epoch: int = 0):
     """`backbone`'s activations (eval mode, no grad) at every cut in `cuts` for uint8 images `x`: `(dict cut → tensor,
@@ -327,7 +327,7 @@ def boundary_cache(backbone: Backbone, x, y, cuts, cfg, train: bool = False, epo
     if not labels: raise ValueError(f'No images to run (n={len(x)}, batch_size={batches.batch_size}).')
     return {c: torch.cat(v) for c, v in out.items()}, torch.cat(labels), secs
 
-# %% ../nbs/02_backbones.ipynb #a09a4613
+# %% ../nbs/02_backbones.ipynb #8a706754
 def _rss() -> int | None:
     "Resident memory of this process in bytes (Linux), else None."
     try: return int(Path('/proc/self/statm').read_text().split()[1]) * os.sysconf('SC_PAGE_SIZE')
@@ -391,7 +391,7 @@ def train_from_boundary(model, views, evals, cfg) -> tuple[list[dict], list[dict
                             seconds=time.perf_counter() - t0, train_seconds=train_s))
     return history, [ev] + [score(*e) for e in evals[1:]]
 
-# %% ../nbs/02_backbones.ipynb #88c95aef
+# %% ../nbs/02_backbones.ipynb #62a64bfc
 SWEEP_K = {'resnet50': (0, 1, 3, 17), 'mobilenetv2': (0, 3, 19)}   # the committed sweep's grid: 12 settings
 SWEEP_FILE = 'unfreeze_sweep.json'
 
@@ -409,12 +409,13 @@ def _sweep_setup(kr, km):
 
 def unfreeze_sweep(members: dict, data, k_resnet=SWEEP_K['resnet50'], k_mobilenet=SWEEP_K['mobilenetv2'], cfg=None,
                    n_val: int = 5000, train_limit: int | None = 5000, test_limit: int | None = None,
-                   plain_check=((3, 3),), note: str = '', log=print) -> dict:
+                   plain_check=((3, 3),), settings=None, note: str = '', log=print) -> dict:
     """Fine-tune 03's `members_finetune` (case study head, backbones copied from the trained `members`) with the last
     `k_r` blocks of ResNet50 and `k_m` of MobileNetV2 trainable, for every pair of `k_resnet` × `k_mobilenet`. The frozen
     blocks run once: their activations at each setting's boundary are cached (per augmented view), and each setting
     trains only what follows. `plain_check` settings are also trained with plain `fit`, to measure what the cache
-    saves. Returns the sweep as a dict (what `save_json` writes and the sliders read)."""
+    saves. `settings` (a list of `(k_r, k_m)` pairs) measures only those cells of the grid. Returns the sweep as a dict
+    (what `save_json` writes and the sliders read)."""
     from fusion_nb.fusion import build_model
     from fusion_nb.plumbing import env_info
     from fusion_nb.training import TrainConfig, check_config, evaluate, fit, get_device
@@ -425,16 +426,22 @@ def unfreeze_sweep(members: dict, data, k_resnet=SWEEP_K['resnet50'], k_mobilene
         ks[n] = [nb if str(k).lower() == 'all' else k for k in ks[n]]
         bad = [k for k in ks[n] if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k <= nb]
         if bad or not ks[n]: raise ValueError(f'{DISPLAY_NAMES[n]}: trainable blocks to sweep must be integers in 0..{nb}, got {list(ks[n])}')
+    grid = [(kr, km) for kr in ks['resnet50'] for km in ks['mobilenetv2']]
+    if settings is not None:
+        settings = [tuple(p) for p in settings]
+        if not settings or any(p not in grid for p in settings):
+            raise ValueError(f'settings must be (k_resnet, k_mobilenet) pairs of the grid {grid}, got {settings}')
+        grid = [p for p in grid if p in settings]
     dev_data, final = sweep_data(data, n_val, train_limit, test_limit, cfg.seed)
     device = get_device(cfg.device)
     base = build_model('members_frozen', members=members, n_classes=len(data.classes))   # copies of the members' backbones
     names = list(base.backbones)
-    log(f'sweep: {len(ks["resnet50"]) * len(ks["mobilenetv2"])} settings; training on {len(dev_data.y_train):,} images, '
+    log(f'sweep: {len(grid)} settings; training on {len(dev_data.y_train):,} images, '
         f'held out {len(dev_data.y_test):,}, test {len(final.y_test):,}; {cfg.epochs} epoch(s) at {cfg.img_size} px on {device}')
     cache, cache_s = {}, {}
     for n, b in base.backbones.items():      # one pass per view and split serves every cut of this backbone
         t = time.perf_counter()
-        cuts = [b.n_blocks - k for k in ks[n]]
+        cuts = sorted({b.n_blocks - p[names.index(n)] for p in grid})
         cache[n] = dict(views=[boundary_cache(b, dev_data.x_train, dev_data.y_train, cuts, cfg, train=True, epoch=e) for e in range(cfg.epochs)],
                         held=boundary_cache(b, dev_data.x_test, dev_data.y_test, cuts, cfg),
                         test=boundary_cache(b, final.x_test, final.y_test, cuts, cfg))
@@ -445,28 +452,27 @@ def unfreeze_sweep(members: dict, data, k_resnet=SWEEP_K['resnet50'], k_mobilene
                     for t in part[0].values()) / 2**20
     full = {s: sum(sum(cache[n][s][2]) for n in names) for s in ('held', 'test')}   # a full forward pass of both backbones
     rows = []
-    for kr in ks['resnet50']:
-        for km in ks['mobilenetv2']:
-            torch.manual_seed(cfg.seed)                # the same head initialisation for every setting, as in fusion_nb_run
-            model = build_model(_sweep_setup(kr, km), members=members, n_classes=len(data.classes))
-            cut = {n: frozen_cut(b) for n, b in model.backbones.items()}
-            acts = lambda part: ([part[n][0][cut[n]] for n in names], part[names[0]][1])
-            views = [acts({n: cache[n]['views'][e] for n in names}) for e in range(cfg.epochs)]
-            with PeakMemory(device) as mem:
-                t = time.perf_counter()
-                hist, (held, test) = train_from_boundary(model, views, [acts({n: cache[n]['held'] for n in names}),
-                                                                        acts({n: cache[n]['test'] for n in names})], cfg)
-                secs = time.perf_counter() - t
-            frozen_s = sum(sum(cache[n]['views'][e][2][:cut[n]]) for n in names for e in range(cfg.epochs)) / cfg.epochs
-            train_s = sum(h['train_seconds'] for h in hist) / len(hist)
-            trainable, total = count_params(model)
-            rows.append(dict(k_resnet=kr, k_mobilenet=km, heldout_acc=held['acc'], test_acc=test['acc'],
-                             heldout_loss=held['loss'], test_loss=test['loss'], s_per_epoch=train_s + frozen_s,
-                             train_s_per_epoch_cached=train_s, frozen_s_per_epoch=frozen_s, peak_mem_mib=mem.mib,
-                             trainable_params=trainable, total_params=total, seconds_cached=secs,
-                             seconds_plain_estimate=cfg.epochs * (train_s + frozen_s + full['held']) + full['test'], history=hist))
-            log(f'  ResNet50 {kr:2d}, MobileNetV2 {km:2d}: held-out {held["acc"]:.2f}%, test {test["acc"]:.2f}%, '
-                f'{train_s + frozen_s:.1f} s/epoch ({train_s:.1f} s from the cache), peak +{mem.mib or 0:.0f} MiB, {trainable:,} trainable')
+    for kr, km in grid:
+        torch.manual_seed(cfg.seed)                # the same head initialisation for every setting, as in fusion_nb_run
+        model = build_model(_sweep_setup(kr, km), members=members, n_classes=len(data.classes))
+        cut = {n: frozen_cut(b) for n, b in model.backbones.items()}
+        acts = lambda part: ([part[n][0][cut[n]] for n in names], part[names[0]][1])
+        views = [acts({n: cache[n]['views'][e] for n in names}) for e in range(cfg.epochs)]
+        with PeakMemory(device) as mem:
+            t = time.perf_counter()
+            hist, (held, test) = train_from_boundary(model, views, [acts({n: cache[n]['held'] for n in names}),
+                                                                    acts({n: cache[n]['test'] for n in names})], cfg)
+            secs = time.perf_counter() - t
+        frozen_s = sum(sum(cache[n]['views'][e][2][:cut[n]]) for n in names for e in range(cfg.epochs)) / cfg.epochs
+        train_s = sum(h['train_seconds'] for h in hist) / len(hist)
+        trainable, total = count_params(model)
+        rows.append(dict(k_resnet=kr, k_mobilenet=km, heldout_acc=held['acc'], test_acc=test['acc'],
+                         heldout_loss=held['loss'], test_loss=test['loss'], s_per_epoch=train_s + frozen_s,
+                         train_s_per_epoch_cached=train_s, frozen_s_per_epoch=frozen_s, peak_mem_mib=mem.mib,
+                         trainable_params=trainable, total_params=total, seconds_cached=secs,
+                         seconds_plain_estimate=cfg.epochs * (train_s + frozen_s + full['held']) + full['test'], history=hist))
+        log(f'  ResNet50 {kr:2d}, MobileNetV2 {km:2d}: held-out {held["acc"]:.2f}%, test {test["acc"]:.2f}%, '
+            f'{train_s + frozen_s:.1f} s/epoch ({train_s:.1f} s from the cache), peak +{mem.mib or 0:.0f} MiB, {trainable:,} trainable')
     checks = []
     for kr, km in plain_check or ():
         torch.manual_seed(cfg.seed)
@@ -487,7 +493,7 @@ def unfreeze_sweep(members: dict, data, k_resnet=SWEEP_K['resnet50'], k_mobilene
     return dict(
         what=('Unfreeze sweep: members_finetune (case study concat head, backbones copied from trained members) with the last '
               'k blocks of each backbone fine-tuned. A small sweep (a training subset, few epochs), not Table 1.'),
-        config=dict(k_resnet=ks['resnet50'], k_mobilenet=ks['mobilenetv2'], n_val=n_val, train_limit=train_limit,
+        config=dict(k_resnet=ks['resnet50'], k_mobilenet=ks['mobilenetv2'], settings=[list(p) for p in grid], n_val=n_val, train_limit=train_limit,
                     test_limit=test_limit, **{k: getattr(cfg, k) for k in ('epochs', 'lr', 'schedule', 'weight_decay',
                                                                             'batch_size', 'img_size', 'seed', 'amp')}),
         data=dict(source=data.source, train=len(dev_data.y_train), heldout=len(dev_data.y_test), test=len(final.y_test),
@@ -499,7 +505,7 @@ def unfreeze_sweep(members: dict, data, k_resnet=SWEEP_K['resnet50'], k_mobilene
                     seconds_plain_estimate=sum(r['seconds_plain_estimate'] for r in rows)),
         settings=rows, plain_check=checks)
 
-# %% ../nbs/02_backbones.ipynb #0b8aa351
+# %% ../nbs/02_backbones.ipynb #511b9568
 def load_sweep(sweep) -> dict:
     "A sweep from `unfreeze_sweep`: the dict itself, or read from its JSON file; a clear error if it is not one."
     if isinstance(sweep, dict): s = sweep
@@ -538,7 +544,7 @@ def measured_html(sweep: dict | None, k_resnet, k_mobilenet) -> str:
     lines = measured_lines(sweep, k_resnet, k_mobilenet)
     return "<div class='fusion-nb-measured' style='font-family:monospace'>" + '<br>'.join(lines) + '</div>'
 
-# %% ../nbs/02_backbones.ipynb #22b237e6
+# %% ../nbs/02_backbones.ipynb #fce47b89
 def plot_sweep(sweep: dict, k_resnet=None, k_mobilenet=None, ax=None, metric: str = 'heldout_acc'):
     "Heatmap of the sweep's held-out accuracy (or `metric`) over ResNet50 × MobileNetV2 trainable blocks, with (`k_resnet`, `k_mobilenet`) marked; returns the Figure."
     kr, km = sorted(sweep['config']['k_resnet']), sorted(sweep['config']['k_mobilenet'])
@@ -550,7 +556,8 @@ def plot_sweep(sweep: dict, k_resnet=None, k_mobilenet=None, ax=None, metric: st
     for i, a in enumerate(kr):
         for j, b in enumerate(km):
             r = sweep_cell(sweep, a, b)
-            if r is None: continue
+            if r is None:
+                ax.text(j, i, 'not\nmeasured', ha='center', va='center', fontsize=7, color='0.45'); continue
             v = grid[i, j].item()
             light = v < float(grid.nan_to_num(nan=v).mean())
             ax.text(j, i, f"{v:.1f}%\n{r['s_per_epoch']:.0f} s", ha='center', va='center', fontsize=7.5,
@@ -587,15 +594,17 @@ def plot_unfreeze(k_resnet: int = 3, k_mobilenet: int = 3, sweep: dict | None = 
     fig.tight_layout()
     return fig
 
-# %% ../nbs/02_backbones.ipynb #cfeef2be
-def train_briefly(model, data=None, seconds: float = 10.0, cfg=None, on_epoch=None) -> list[dict]:
+# %% ../nbs/02_backbones.ipynb #bf270176
+def train_briefly(model, data=None, seconds: float = 10.0, cfg=None, on_epoch=None, n_train: int = 256,
+                  n_test: int = 128) -> list[dict]:
     """Train `model` as it is set (its own `requires_grad` flags) with `fit`, one epoch per call, until `seconds` have
     passed (at least one epoch); `on_epoch(points)` after each. Each point: round, train loss and accuracy, validation
-    accuracy, seconds. `data` defaults to a small synthetic set; each call of `fit` starts a fresh AdamW."""
+    accuracy, seconds. Trains on a stratified subset of `data` (`n_train` and `n_test` images; a small synthetic set
+    by default); each call of `fit` starts a fresh AdamW."""
     from fusion_nb.dataset import make_synthetic
     from fusion_nb.training import TrainConfig, fit
-    data = data if data is not None else make_synthetic(n_train=256, n_test=128, seed=0)
-    base = cfg or TrainConfig(epochs=1, lr=1e-3, batch_size=32, img_size=int(data.x_train.shape[-1]), device='cpu', progress=False)
+    data = (data if data is not None else make_synthetic(n_train=n_train, n_test=n_test, seed=0)).subset(n_train, n_test)
+    base = cfg or TrainConfig(epochs=1, lr=1e-3, batch_size=32, img_size=int(data.x_train.shape[-1]), progress=False)
     points, t0 = [], time.perf_counter()
     while not points or time.perf_counter() - t0 < seconds:
         h = fit(model, data, replace(base, epochs=1, seed=base.seed + len(points)), progress=False)[-1]

@@ -9,7 +9,7 @@ the sliders of 02_backbones read.
 `fusion_nb_run`); `random` uses untrained random-weight stand-ins, to test the mechanism only.
 """
 from __future__ import annotations
-import time
+import sys, time
 from pathlib import Path
 
 import torch
@@ -53,6 +53,7 @@ def main(data: Param("CIFAR-10: a folder or archive (as `load_data` reads), 'cif
          lr: Param("AdamW learning rate (constant): the cpu preset's members-first rate", float) = 1e-4,
          seed: int = 0,
          device: Param("'auto', 'cpu', 'cuda' or 'mps'", str) = 'auto',
+         settings: Param("only these cells of the grid, e.g. '0,0;3,3;17,19' ('': the whole grid)", str) = '',
          plain_check: Param("settings also trained with plain fit, to measure the cache, e.g. '3,3' or '3,3;0,0' ('' for none)", str) = '3,3',
          note: Param('a note kept in the file (e.g. what else ran on the machine)', str) = ''):
     "Run the unfreeze sweep and write it to `out`."
@@ -62,8 +63,10 @@ def main(data: Param("CIFAR-10: a folder or archive (as `load_data` reads), 'cif
                       device=device, progress=False)
     checks = [tuple(_ints(p)) for p in plain_check.split(';') if p.strip()]
     sweep = unfreeze_sweep(load_members(members, len(d.classes)), d, _ints(k_resnet), _ints(k_mobilenet), cfg, n_val=n_val,
-                           train_limit=train_limit or None, test_limit=test_limit or None, plain_check=checks, note=note)
+                           train_limit=train_limit or None, test_limit=test_limit or None, plain_check=checks, note=note,
+                           settings=[tuple(_ints(p)) for p in settings.split(';') if p.strip()] or None)
     sweep['members'] = members if members == 'random' else f'{Path(members).name}/ of a run (resnet50.pt, mobilenetv2.pt)'
+    sweep['command'] = ' '.join(['python tools/unfreeze_sweep.py', *sys.argv[1:]])
     sweep['command_seconds'] = time.perf_counter() - t0
     save_json(sweep, out)
     print(f'wrote {out} ({sweep["command_seconds"]:.0f} s)')
