@@ -16,12 +16,12 @@ from torchvision.models import MobileNet_V2_Weights, ResNet50_Weights
 
 # %% auto #0
 __all__ = ['BACKBONES', 'WEIGHT_CHOICES', 'DEFAULT_WEIGHTS', 'DISPLAY_NAMES', 'OUT_DIMS', 'CASE_STUDY_HEAD_PARAMS', 'SWEEP_K',
-           'SWEEP_FILE', 'check_backbone_name', 'get_weights', 'weights_path', 'Backbone', 'make_backbone',
-           'count_params', 'head_param_count', 'block_param_counts', 'trainable_summary', 'plot_trainable',
-           'model_summary', 'readout_html', 'to_boundary', 'from_boundary', 'frozen_cut', 'TrainablePart',
-           'boundary_cache', 'PeakMemory', 'train_from_boundary', 'sweep_data', 'unfreeze_sweep', 'load_sweep',
-           'sweep_cell', 'sweep_setting_text', 'measured_lines', 'measured_html', 'plot_sweep', 'plot_unfreeze',
-           'train_briefly', 'plot_training', 'unfreeze_widget']
+           'check_backbone_name', 'get_weights', 'weights_path', 'Backbone', 'make_backbone', 'count_params',
+           'head_param_count', 'block_param_counts', 'trainable_summary', 'plot_trainable', 'model_summary',
+           'readout_html', 'to_boundary', 'from_boundary', 'frozen_cut', 'TrainablePart', 'boundary_cache',
+           'PeakMemory', 'train_from_boundary', 'sweep_data', 'unfreeze_sweep', 'load_sweep', 'sweep_cell',
+           'sweep_setting_text', 'measured_lines', 'measured_html', 'plot_sweep', 'plot_unfreeze', 'train_briefly',
+           'plot_training', 'unfreeze_widget']
 
 # %% ../nbs/02_backbones.ipynb #acee1d2b
 BACKBONES = ('resnet50', 'mobilenetv2')
@@ -266,7 +266,7 @@ def readout_html(summary: dict, note: str = '') -> str:
             f"<tr><th {L}>part</th><th {R}>trainable</th><th {R}>total</th><th {R}>% trainable</th><th {R}>share of trainable</th></tr>"
             f"{rows}</table><div class='fusion-nb-readout-blocks' style='font-size:smaller'>{cap}</div>{note}")
 
-# %% ../nbs/02_backbones.ipynb #58b5bc5e
+# %% ../nbs/02_backbones.ipynb #dd637eb8
 def _pool(h): return torch.flatten(nn.functional.adaptive_avg_pool2d(h, 1), 1)
 
 def to_boundary(backbone: Backbone, x, cut: int):
@@ -296,7 +296,7 @@ class _FromBoundary(nn.Module):
     "The shape `train_epoch` expects of a cached model: `.head` takes the cached activations."
     def __init__(self, model): super().__init__(); self.head = TrainablePart(model)
 
-# %% ../nbs/02_backbones.ipynb #d9905174
+# %% ../nbs/02_backbones.ipynb #f639e0d1
 @torch.no_grad()
 def boundary_cache(backbone: Backbone, x, y, cuts, cfg, train: bool = False, epoch: int = 0):
     """`backbone`'s activations (eval mode, no grad) at every cut in `cuts` for uint8 images `x`: `(dict cut → tensor,
@@ -327,7 +327,7 @@ def boundary_cache(backbone: Backbone, x, y, cuts, cfg, train: bool = False, epo
     if not labels: raise ValueError(f'No images to run (n={len(x)}, batch_size={batches.batch_size}).')
     return {c: torch.cat(v) for c, v in out.items()}, torch.cat(labels), secs
 
-# %% ../nbs/02_backbones.ipynb #8a706754
+# %% ../nbs/02_backbones.ipynb #a21e74be
 def _rss() -> int | None:
     "Resident memory of this process in bytes (Linux), else None."
     try: return int(Path('/proc/self/statm').read_text().split()[1]) * os.sysconf('SC_PAGE_SIZE')
@@ -339,7 +339,7 @@ class PeakMemory:
     after returning freed memory to the system (`malloc_trim`). `m.mib` is None where RSS cannot be read."""
     def __init__(self, device='cpu', every: float = 0.005):
         self.device, self.every, self.mib = torch.device(device), every, None
-        self.kind = 'cuda max_memory_allocated' if self.device.type == 'cuda' else 'RSS increase (sampled)'
+        self.kind = 'CUDA max_memory_allocated' if self.device.type == 'cuda' else f'RSS increase, sampled every {every * 1000:g} ms'
     def __enter__(self):
         if self.device.type == 'cuda':
             torch.cuda.synchronize(self.device); torch.cuda.reset_peak_memory_stats(self.device)
@@ -391,9 +391,8 @@ def train_from_boundary(model, views, evals, cfg) -> tuple[list[dict], list[dict
                             seconds=time.perf_counter() - t0, train_seconds=train_s))
     return history, [ev] + [score(*e) for e in evals[1:]]
 
-# %% ../nbs/02_backbones.ipynb #62a64bfc
+# %% ../nbs/02_backbones.ipynb #73694b53
 SWEEP_K = {'resnet50': (0, 1, 3, 17), 'mobilenetv2': (0, 3, 19)}   # the committed sweep's grid: 12 settings
-SWEEP_FILE = 'unfreeze_sweep.json'
 
 def sweep_data(data, n_val: int = 5000, train_limit: int | None = 5000, test_limit: int | None = None, seed: int = 0):
     """`(dev, final)` for the sweep: `data.holdout(n_val)` (dev scores on the held-out images, final on the test set), both
@@ -505,7 +504,7 @@ def unfreeze_sweep(members: dict, data, k_resnet=SWEEP_K['resnet50'], k_mobilene
                     seconds_plain_estimate=sum(r['seconds_plain_estimate'] for r in rows)),
         settings=rows, plain_check=checks)
 
-# %% ../nbs/02_backbones.ipynb #511b9568
+# %% ../nbs/02_backbones.ipynb #acb4df1b
 def load_sweep(sweep) -> dict:
     "A sweep from `unfreeze_sweep`: the dict itself, or read from its JSON file; a clear error if it is not one."
     if isinstance(sweep, dict): s = sweep
@@ -536,7 +535,7 @@ def measured_lines(sweep: dict | None, k_resnet, k_mobilenet) -> list[str]:
     mem = f"{r['peak_mem_mib']:.0f} MiB" if r.get('peak_mem_mib') is not None else 'not measured'
     return [f"held-out accuracy {r['heldout_acc']:.2f}%, test accuracy {r['test_acc']:.2f}%",
             f"{r['s_per_epoch']:.1f} s per epoch ({r['train_s_per_epoch_cached']:.1f} s with the frozen part cached)",
-            f"peak memory +{mem} ({sweep.get('memory', 'memory')})",
+            f"peak memory: +{mem} ({sweep.get('memory', 'memory')})",
             f"measured: {sweep_setting_text(sweep)}"]
 
 def measured_html(sweep: dict | None, k_resnet, k_mobilenet) -> str:
@@ -544,7 +543,7 @@ def measured_html(sweep: dict | None, k_resnet, k_mobilenet) -> str:
     lines = measured_lines(sweep, k_resnet, k_mobilenet)
     return "<div class='fusion-nb-measured' style='font-family:monospace'>" + '<br>'.join(lines) + '</div>'
 
-# %% ../nbs/02_backbones.ipynb #fce47b89
+# %% ../nbs/02_backbones.ipynb #97315a4e
 def plot_sweep(sweep: dict, k_resnet=None, k_mobilenet=None, ax=None, metric: str = 'heldout_acc'):
     "Heatmap of the sweep's held-out accuracy (or `metric`) over ResNet50 × MobileNetV2 trainable blocks, with (`k_resnet`, `k_mobilenet`) marked; returns the Figure."
     kr, km = sorted(sweep['config']['k_resnet']), sorted(sweep['config']['k_mobilenet'])
@@ -594,7 +593,7 @@ def plot_unfreeze(k_resnet: int = 3, k_mobilenet: int = 3, sweep: dict | None = 
     fig.tight_layout()
     return fig
 
-# %% ../nbs/02_backbones.ipynb #bf270176
+# %% ../nbs/02_backbones.ipynb #f1ec7fc2
 def train_briefly(model, data=None, seconds: float = 10.0, cfg=None, on_epoch=None, n_train: int = 256,
                   n_test: int = 128) -> list[dict]:
     """Train `model` as it is set (its own `requires_grad` flags) with `fit`, one epoch per call, until `seconds` have
