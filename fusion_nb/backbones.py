@@ -59,6 +59,8 @@ def weights_path(name: str, weights: str | None = DEFAULT_WEIGHTS) -> Path | Non
 # %% ../nbs/02_backbones.ipynb #a719d5aa
 class Backbone(nn.Module):
     "ResNet50 or MobileNetV2 without its classifier: `forward` gives pooled features `B×out_dim`; `freeze(k)` trains the last `k` blocks."
+    frozen_bn_eval = True  # False only to show the naive freeze (03's members_frozen_naive): frozen BatchNorm then drifts
+
     def __init__(self, name: str, net: nn.Module):
         super().__init__()
         self.name = check_backbone_name(name)
@@ -112,7 +114,8 @@ class Backbone(nn.Module):
         "Like `nn.Module.train`, but frozen blocks stay in eval mode, so their BatchNorm statistics never move."
         super().train(mode)
         for _, m in self.trainable_blocks: m.train(mode)   # also ResNet50's stem container, which `net` does not register
-        for _, m in self.frozen_blocks: m.eval()
+        if self.frozen_bn_eval:
+            for _, m in self.frozen_blocks: m.eval()
         return self
 
     def forward(self, x): return self.net(x)

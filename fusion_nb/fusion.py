@@ -15,10 +15,10 @@ from .backbones import (DEFAULT_WEIGHTS, DISPLAY_NAMES, Backbone, check_backbone
                                  make_backbone)
 
 # %% auto #0
-__all__ = ['HEADS', 'INITS', 'FINETUNE_BLOCKS', 'SETUPS', 'CASE_STUDY_SETUPS', 'MEMBERS_FIRST', 'REFERENCES', 'SETUP_NAMES',
-           'layer_text', 'ConcatHead', 'LinearHead', 'ProjectedHead', 'GatedHead', 'gate_by_class',
+__all__ = ['HEADS', 'INITS', 'FINETUNE_BLOCKS', 'SETUPS', 'CASE_STUDY_SETUPS', 'MEMBERS_FIRST', 'CONTROLS', 'REFERENCES',
+           'SETUP_NAMES', 'layer_text', 'ConcatHead', 'LinearHead', 'ProjectedHead', 'GatedHead', 'gate_by_class',
            'plot_gate_by_class', 'FusionModel', 'Setup', 'get_setup', 'make_head', 'architecture', 'build_model',
-           'LogitAverage', 'needs', 'init_of', 'plot_pipeline']
+           'LogitAverage', 'needs', 'init_of', 'feature_scales', 'plot_pipeline']
 
 # %% ../nbs/03_fusion.ipynb #403e7029
 def layer_text(m: nn.Module) -> str:
@@ -169,6 +169,9 @@ class Setup:
     head: str = 'concat'
     description: str = ''
     init: str = 'pretrained'   # 'pretrained': the run's weights (ImageNet, or random); 'members': the run's own trained baselines
+    controls: str = ''         # a control: what it rules out, for which setup (empty for the setups under test)
+    freeze: str = 'eval'       # 'eval': frozen blocks kept in eval() (ours); 'naive': requires_grad=False only, BatchNorm left to train()
+    recipe: str = 'ours'       # 'ours' | 'case_study': a members-first head trained at the case study's constant lr 1e-4
 
 _BOTH = ('resnet50', 'mobilenetv2')
 _FROZEN = {b: 0 for b in _BOTH}
@@ -186,9 +189,21 @@ SETUPS = {s.name: s for s in [
     Setup('members_aligned_frozen', dict(_FROZEN), 'projected', "the trained baselines' backbones, frozen; projected + LayerNorm head", 'members'),
     Setup('members_gated_frozen', dict(_FROZEN), 'gated', "the trained baselines' backbones, frozen; GMU head", 'members'),
     Setup('members_finetune', dict(FINETUNE_BLOCKS), 'concat', "the trained baselines' backbones, last stage of each fine-tuned further; case study head", 'members'),
+    # controls: each is a members-first setup with exactly one thing taken away or changed
+    *[Setup(f'reheaded_{b}', {b: 0}, 'concat', f"control: the trained {DISPLAY_NAMES[b]} backbone alone, frozen, a new head of the case study's kind",
+            'members', controls="the frozen fusions: the same new head, cached features, epochs, lr and seeds, on one member's features")
+      for b in _BOTH],
+    *[Setup(f'finetuned_{b}', {b: FINETUNE_BLOCKS[b]}, 'concat', f"control: the trained {DISPLAY_NAMES[b]} backbone alone, its last stage fine-tuned, a new head",
+            'members', controls="members_finetune: the same blocks, head kind, epochs and lr, on one member")
+      for b in _BOTH],
+    Setup('members_frozen_naive', dict(_FROZEN), 'concat', "members_frozen frozen the naive way: requires_grad=False, BatchNorm left in train()",
+          'members', controls='members_frozen: everything the same but how the backbones are frozen', freeze='naive'),
+    Setup('members_frozen_case_study', dict(_FROZEN), 'concat', "members_frozen trained with the case study's recipe (constant lr 1e-4)",
+          'members', controls="members_frozen: everything the same but the head's learning-rate recipe", recipe='case_study'),
 ]}
 CASE_STUDY_SETUPS = ('resnet50', 'mobilenetv2', 'fusion_frozen', 'fusion_finetune')
-MEMBERS_FIRST = tuple(n for n, s in SETUPS.items() if s.init == 'members')
+MEMBERS_FIRST = tuple(n for n, s in SETUPS.items() if s.init == 'members' and not s.controls)
+CONTROLS = tuple(n for n, s in SETUPS.items() if s.controls)
 REFERENCES = {'logit_average': ('resnet50', 'mobilenetv2')}
 SETUP_NAMES = (*SETUPS, *REFERENCES)   # every name `fusion_nb_run --setups` accepts
 
@@ -242,6 +257,9 @@ def build_model(setup: str | Setup, weights: str | None = DEFAULT_WEIGHTS, n_cla
             b.load_state_dict(_member_backbone(s, n, members).state_dict())
     else: bbs = {n: make_backbone(n, weights, progress=progress) for n in names}
     bbs = {n: b.freeze(k) for (n, b), k in zip(bbs.items(), s.backbones.values())}
+    if s.freeze == 'naive':                       # the common mistake, on purpose: frozen BatchNorm keeps training its statistics
+        for b in bbs.values(): b.frozen_bn_eval = False
+    elif s.freeze != 'eval': raise ValueError(f"setup {s.name!r}: freeze must be 'eval' or 'naive', got {s.freeze!r}")
     head = make_head(s.head, [b.out_dim for b in bbs.values()], n_classes)
     return FusionModel(bbs, head, setup=s)
 
@@ -266,6 +284,15 @@ def init_of(name: str, weights: str | None) -> str:
     "Where setup `name`'s backbones start: 'imagenet', 'random' (weights=None) or 'members' (the run's trained baselines)."
     if name in REFERENCES or get_setup(name).init == 'members': return 'members'
     return 'random' if get_weights(_BOTH[0], weights) is None else 'imagenet'
+
+# %% ../nbs/03_fusion.ipynb #9a0759ca
+def feature_scales(feats, names=('resnet50', 'mobilenetv2')) -> dict:
+    "Per branch of pooled features `feats` (a list of N×d tensors): its width, mean vector length, mean |feature|, and mean share of the concatenated vector's squared length."
+    sq = [f.float().pow(2).sum(1) for f in feats]
+    total = sum(sq)
+    return {n: dict(dims=int(f.shape[1]), norm=float(s.sqrt().mean()), mean_abs=float(f.float().abs().mean()),
+                    share=float((s / total.clamp_min(1e-12)).mean())) for n, f, s in zip(names, feats, sq)}
+
 
 # %% ../nbs/03_fusion.ipynb #5fd23d96
 def _box(ax, x, y, w, h, text, fc, fontsize=9, **kw):

@@ -15,11 +15,12 @@ import seaborn as sns
 
 # %% auto #0
 __all__ = ['CASE_STUDY_SOURCE', 'CASE_STUDY', 'CASE_STUDY_LABELS', 'BASELINES', 'INIT_LABELS', 'RESULT_KEYS', 'ENV_KEYS',
-           'DATA_KEYS', 'SETUP_KEYS', 'REFERENCE_KEYS', 'HISTORY_KEYS', 'setup_label', 'check_results', 'load_results',
-           'runs_of', 'recipe_text', 'run_summary', 'caption', 'table1', 'table1_markdown', 'plot_curves',
-           'plot_predictions', 'confusion', 'per_class_accuracy', 'plot_confusion', 'load_predictions',
-           'prediction_arrays', 'per_class_table', 'noise_points', 'paired_noise', 'compare', 'comparison_text',
-           'comparisons', 'describe']
+           'DATA_KEYS', 'SETUP_KEYS', 'REFERENCE_KEYS', 'HISTORY_KEYS', 'POINT_STYLE', 'setup_label', 'check_results',
+           'load_results', 'runs_of', 'recipe_text', 'has_holdout', 'run_summary', 'caption', 'table1',
+           'table1_markdown', 'plot_curves', 'plot_predictions', 'confusion', 'per_class_accuracy', 'plot_confusion',
+           'load_predictions', 'prediction_arrays', 'per_class_table', 'noise_points', 'paired_noise', 'compare',
+           'comparison_text', 'comparisons', 'controlled_text', 'describe', 'comparisons_table', 'seed_summary',
+           'paired_seeds', 'member_points', 'plot_member_points']
 
 # %% ../nbs/05_results.ipynb #f3d871bd
 CASE_STUDY_SOURCE = ("I. M. R. Postrero, H. W. Banaag and K. S. Englatica, \"Image Classification on CIFAR-10 Using "
@@ -85,6 +86,8 @@ def load_results(path_or_paths) -> dict:
         if twice: raise ValueError(f"{p}: setup(s) {', '.join(twice)} already come from "
                                    f"{', '.join(r['path'] for r in merged['runs'])}; pass each setup once")
         merged['setups'].update(res['setups']); merged['runs'].append(run)
+        for k in ('points', 'comparisons', 'feature_scales'):   # a run's experiment-wide results (the first file's)
+            if k in res: merged.setdefault(k, res[k])
     return merged
 
 def runs_of(results: dict) -> list[dict]:
@@ -104,9 +107,16 @@ def recipe_text(config: dict) -> str:
     out = (f"{ep} epoch(s), AdamW, " + (f"one-cycle schedule peaking at lr {lr:g}" if sched == 'onecycle' else f"constant lr {lr:g}")
            + (" (our recipe for training from scratch; the case study fine-tunes at a constant 1e-4)" if own else " (the case study's recipe)"))
     if any(n.startswith('members_') for n in config.get('setups', [])):
-        out += (f"; members-first fusions: {config.get('fusion_epochs', ep)} more epoch(s) at a constant lr "
-                f"{config.get('fusion_lr', 1e-4):g}")
+        fe = config.get('fusion_epochs', ep)
+        if 'head_lr' in config:
+            out += (f"; members-first: {fe} more epoch(s), new heads on frozen features at a one-cycle lr {config['head_lr']:g} "
+                    f"({config.get('seeds', 1)} seeds), fine-tuning at a constant lr {config.get('fusion_lr', 1e-4):g}")
+        else: out += f"; members-first fusions: {fe} more epoch(s) at a constant lr {config.get('fusion_lr', 1e-4):g}"
     return out
+
+def has_holdout(run: dict) -> bool:
+    "Whether a run picked on a held-out split of the training images (runs made before it existed picked on the test set)."
+    return bool(run['data'].get('n_val'))
 
 def run_summary(run: dict, seconds: float | None = None) -> str:
     "One line on how a run was made: data, images, size, recipe, weights, device, time."
@@ -114,45 +124,62 @@ def run_summary(run: dict, seconds: float | None = None) -> str:
     weights = (f"ImageNet-pretrained backbones ({c.get('weights')})" if c.get('pretrained')
                else 'randomly initialised backbones (no ImageNet weights)')
     time_ = f", {_duration(seconds)} of training and evaluation in all" if seconds else ''
-    return (f"{d['source']} ({d['n_train']:,} training / {d['n_test']:,} test images), {c.get('img_size', '?')} px, "
+    split = (f"{d['n_train']:,} training / {d['n_val']:,} held-out / {d['n_test']:,} test images" if has_holdout(run) else
+             f"{d['n_train']:,} training / {d['n_test']:,} test images, no held-out split: the test set also picked")
+    return (f"{d['source']} ({split}), {c.get('img_size', '?')} px, "
             f"{recipe_text(c)}, {weights}; {e['device']} ({e['device_name']}, {e['cpu_count']} CPU cores), torch {e['torch']}{time_}")
 
 def caption(results: dict) -> str:
-    "Table 1's caption: where the reported numbers come from, and how each of our runs was made."
-    lines = ['Validation accuracy (%), final epoch. Case study: as reported in its Table 1 (ImageNet weights). Ours:']
+    "Table 1's caption: which split each number is on, where the reported numbers come from, and how each of our runs was made."
+    lines = ["Accuracy (%), final epoch. Case study: its Table 1's \"Val Acc\", as reported (ImageNet weights); it names no split "
+             "besides CIFAR-10's 50,000 training and 10,000 test images, so we put our test accuracy beside it. Ours: "
+             "held-out = training images that never trained, on which everything is picked; test = the 10,000 test images, "
+             "scored once per final model; mean ± standard deviation across seeds where a setup trained with several. Runs:"]
     for r in runs_of(results):
         secs = sum(results['setups'][n].get('seconds', 0) for n in r['setups'] if n in results['setups'])
+        secs += sum(p.get('seconds', 0) for p in results.get('points', {}).values()) if len(runs_of(results)) == 1 else 0
         lines.append(f"{', '.join(r['setups'])}: {run_summary(r, secs)}")
     return '\n'.join(lines)
 
+def _acc(e: dict, key: str) -> str | float:
+    "An accuracy of entry `e`, with its spread across seeds when it has several."
+    if e.get(key) is None: return '—'
+    return f"{e[key]:.2f} ± {e[key + '_sd']:.2f}" if f'{key}_sd' in e else round(e[key], 2)
+
 def table1(results: dict) -> pd.DataFrame:
-    "Table 1: a row per setup, the case study's reported val acc (%) beside ours and where our backbones started; '—' where a side has none."
-    ours = results['setups']
+    "Table 1: a row per setup, the case study's reported accuracy beside our held-out and test accuracy and where our backbones started; '—' where a side has none."
+    ours, held = results['setups'], all(has_holdout(r) for r in runs_of(results))
     names = list(CASE_STUDY) + [n for n in ours if n not in CASE_STUDY]
+    test_key = 'test_acc' if held else 'val_acc'          # before the held-out split, val_acc was measured on the test set
     df = pd.DataFrame({'Model': [setup_label(n) for n in names],
                        'Case study (reported)': [CASE_STUDY.get(n, '—') for n in names],
-                       'Ours': [round(ours[n]['val_acc'], 2) if n in ours else '—' for n in names],
+                       'Ours, held-out': [_acc(ours[n], 'val_acc') if n in ours and held else '—' for n in names],
+                       'Ours, test': [_acc(ours[n], test_key) if n in ours else '—' for n in names],
                        'Our backbones from': [INIT_LABELS[ours[n]['init']] if n in ours else '—' for n in names]},
                       index=pd.Index(names, name='setup'))
     df.attrs['caption'] = caption(results)
     return df
 
 def table1_markdown(results: dict) -> str:
-    "Table 1 as a markdown table with its caption."
+    "Table 1 as a markdown table with its caption (a list of runs after a blank line, so it renders as one)."
     df = table1(results)
     fmt = lambda v: v if isinstance(v, str) else f'{v:.2f}'
-    rows = ['| Model | Val Acc (%), case study (reported) | Val Acc (%), ours | Our backbones from |', '|---|---:|---:|---|']
-    rows += [f"| {r['Model']} | {fmt(r['Case study (reported)'])} | {fmt(r['Ours'])} | {r['Our backbones from']} |" for _, r in df.iterrows()]
+    rows = ['| Model | Val Acc (%), case study (reported) | Held-out acc (%), ours | Test acc (%), ours | Our backbones from |',
+            '|---|---:|---:|---:|---|']
+    rows += [f"| {r['Model']} | {fmt(r['Case study (reported)'])} | {fmt(r['Ours, held-out'])} | {fmt(r['Ours, test'])} | "
+             f"{r['Our backbones from']} |" for _, r in df.iterrows()]
     notes = df.attrs['caption'].split('\n')
-    return '\n'.join(rows) + '\n\n' + notes[0] + '\n' + '\n'.join(f'- {l}' for l in notes[1:]) + \
+    return '\n'.join(rows) + '\n\n' + notes[0] + '\n\n' + '\n'.join(f'- {l}' for l in notes[1:]) + \
            f'\n\nCase study: {CASE_STUDY_SOURCE}.\n'
+
 
 # %% ../nbs/05_results.ipynb #0e30a077
 def plot_curves(results: dict, baselines: Sequence[str] = BASELINES, figsize=(11, 4)) -> plt.Figure:
     "Fig. 3: val (solid) and train (dashed) accuracy per epoch; (a) baselines, (b) fusion models and references."
     fig, axs = plt.subplots(1, 2, figsize=figsize, sharey=True)
     colours = dict(zip(results['setups'], sns.color_palette('tab10', max(10, len(results['setups'])))))
-    panels = {0: [n for n in results['setups'] if n in baselines], 1: [n for n in results['setups'] if n not in baselines]}
+    panels = {0: [n for n in results['setups'] if n in baselines],            # (b): the fusions, not their controls
+              1: [n for n, e in results['setups'].items() if n not in baselines and not e.get('controls')]}
     for i, title in enumerate(['(a) Baseline models', '(b) Fusion models']):
         ax = axs[i]
         for n in panels[i]:
@@ -274,7 +301,7 @@ def compare(results: dict, a: str, b: str, preds: dict | None = None) -> dict:
 
 def comparison_text(c: dict) -> str:
     "A comparison from `compare` in words."
-    verdict = 'a real difference' if c['real'] else 'within noise'
+    verdict = 'beyond the test-sampling noise' if c['real'] else 'within the test-sampling noise'
     return (f"{setup_label(c['a'])} − {setup_label(c['b'])} = {c['diff']:+.2f} points "
             f"(two standard errors{' of the paired difference' if c['paired'] else ''}: ±{c['noise']:.2f}; {verdict})")
 
@@ -295,6 +322,16 @@ def comparisons(results: dict, preds: dict | None = None) -> dict[str, dict]:
         if n.endswith('_frozen') and m in acc: out[f"fine-tuned vs frozen ({n.removesuffix('_frozen')})"] = compare(results, m, n, preds)
     return out
 
+def controlled_text(key: str, c: dict) -> str:
+    "One controlled comparison (from 07's `run_comparisons`) in words: the difference, both noises, the verdict, the control."
+    a, b = setup_label(c['a']), setup_label(c['b'])
+    if c['n_seeds'] > 1 and c['sd_seeds'] is not None:
+        train = f"training noise: sd {c['sd_seeds']:.2f} across {c['n_seeds']} seeds"
+    else: train = 'one seed: training noise not measured'
+    verdict = 'beyond both noises' if c['real'] else 'not beyond the noise'
+    return (f"{key}: {a} − {b} = {c['diff']:+.2f} points ({train}; test sampling: ±{c['noise_test']:.2f}, two standard "
+            f"errors of the paired difference); {verdict}. What {b} controls for: {c['control']}.")
+
 def describe(results: dict, preds: dict | None = None, provenance: bool = True) -> str:
     "A plain-words reading of `results` (and of `preds`, for paired noise), generated from its numbers; `provenance=False` leaves out the run's description (when a table caption already gives it)."
     acc = {n: s['val_acc'] for n, s in results['setups'].items()}
@@ -303,6 +340,21 @@ def describe(results: dict, preds: dict | None = None, provenance: bool = True) 
     if not all(r['config'].get('pretrained') for r in runs_of(results)):
         out.append("Without ImageNet weights these numbers cannot test the case study's claims about pretrained "
                    "features; they show how the setups train from scratch under these conditions.")
+    if 'comparisons' in results:                          # a run with a held-out split, controls and seeds
+        s = results['setups']
+        fus = [n for n in s if n.startswith('members_') and not s[n].get('controls')]
+        if fus:
+            best = max(fus, key=acc.get)
+            sd = f" ± {s[best]['test_acc_sd']:.2f}" if 'test_acc_sd' in s[best] else ''
+            out.append(f"The best members-first fusion on the held-out split is {best}: {acc[best]:.2f}% held-out, "
+                       f"{s[best]['test_acc']:.2f}%{sd} on the test set.")
+        out += [controlled_text(k[0].upper() + k[1:], c) for k, c in results['comparisons'].items()]
+        out.append("A difference counts as beyond the noise only if it exceeds both its test-sampling noise and twice its "
+                   "standard deviation across seeds, with the same sign in every seed.")
+        return '\n'.join(out)
+    out.append("This run was made before the held-out split, the controls and the seeds: its fusions trained more epochs "
+               "than their members with nothing trained as long beside them, one seed each, and the test set also picked. "
+               "Read its comparisons as descriptions, not as evidence.")
     best = max(acc, key=acc.get)
     out.append(f"The best setup is {setup_label(best)} ({INIT_LABELS[results['setups'][best]['init']]}) with {acc[best]:.2f}%.")
     cs = comparisons(results, preds)
@@ -316,3 +368,77 @@ def describe(results: dict, preds: dict | None = None, provenance: bool = True) 
                + ("noise is two standard errors of the paired difference (only the images where two setups disagree count)."
                   if preds is not None else f"without predictions, noise is the unpaired estimate (about {noise_points(acc[best], n):.1f} points near the best accuracy)."))
     return '\n'.join(out)
+
+
+# %% ../nbs/05_results.ipynb #fa7b592c
+def comparisons_table(results: dict, keys: Sequence[str] | None = None) -> str:
+    "The run's controlled comparisons as a markdown table: difference, training noise, test-sampling noise, verdict, control."
+    cs = results.get('comparisons', {})
+    rows = ['| comparison | difference (points) | sd across seeds | test noise (±2 SE) | verdict | the second setup controls for |',
+            '|---|---:|---:|---:|---|---|']
+    for k in keys or cs:
+        c = cs[k]
+        sd = f"{c['sd_seeds']:.2f} ({c['n_seeds']})" if c['n_seeds'] > 1 and c['sd_seeds'] is not None else '— (1)'
+        rows.append(f"| {c['a']} − {c['b']} | {c['diff']:+.2f} | {sd} | {c['noise_test']:.2f} | "
+                    f"{'**beyond the noise**' if c['real'] else 'not beyond the noise'} | {c['control']} |")
+    return '\n'.join(rows)
+
+
+# %% ../nbs/05_results.ipynb #656e7eef
+def seed_summary(values) -> dict:
+    "Mean and standard deviation (n−1; 0 for one value) of per-seed accuracies, and how many seeds."
+    v = np.asarray(list(values), dtype=float)
+    return dict(mean=float(v.mean()), sd=float(v.std(ddof=1)) if len(v) > 1 else 0.0, n=len(v))
+
+def paired_seeds(y_true, a, b) -> dict:
+    """`a` minus `b` in test accuracy (points) for predictions of several seeds (`a`: k_a×n, `b`: k_b×n; one row is
+    one seed). Seeds pair by position; a setup with one seed pairs with every seed of the other. Returns the mean
+    difference, its standard deviation across seeds (training noise), the mean of the per-seed paired two standard
+    errors (test-sampling noise), and `real`: beyond both noises, in every seed."""
+    y = np.asarray(y_true)
+    a, b = np.atleast_2d(np.asarray(a)), np.atleast_2d(np.asarray(b))
+    k = max(len(a), len(b))
+    if min(len(a), len(b)) not in (1, k): raise ValueError(f'seeds pair by position: got {len(a)} and {len(b)} rows of predictions')
+    pairs = [(a[i % len(a)], b[i % len(b)]) for i in range(k)]
+    d = np.array([100 * ((p == y).mean() - (q == y).mean()) for p, q in pairs])
+    test = np.array([paired_noise(y, p, q) for p, q in pairs])
+    sd = float(d.std(ddof=1)) if k > 1 else None                 # one seed on each side: no training noise measured
+    mean, noise = float(d.mean()), float(test.mean())
+    real = abs(mean) > noise and (k == 1 or abs(mean) > 2 * sd) and (np.sign(d) == np.sign(mean)).all()
+    return dict(diff=mean, sd_seeds=sd, noise_test=noise, n_seeds=k, per_seed=[float(x) for x in d], real=bool(real))
+
+
+# %% ../nbs/05_results.ipynb #f32ac203
+POINT_STYLE = {'members_frozen': ('tab:blue', 'o'), 'members_aligned_frozen': ('tab:orange', 's'),
+               'members_gated_frozen': ('tab:green', '^'), 'reheaded_resnet50': ('0.45', 'x'),
+               'reheaded_mobilenetv2': ('0.7', 'x'), 'logit_average': ('tab:red', 'D')}
+
+def member_points(results: dict) -> list[dict]:
+    "The members-quality points of a run, the last epoch (its main setups) included: epoch, best member's held-out and test accuracy, setups."
+    pts = [{**v, 'epoch': int(k)} for k, v in results.get('points', {}).items()]
+    s = results['setups']
+    if all(b in s for b in BASELINES):
+        pts.append(dict(epoch=s[BASELINES[0]].get('epochs', 0), setups={n: e for n, e in s.items() if n in (*BASELINES, *POINT_STYLE)}))
+    for p in pts:
+        best = max(BASELINES, key=lambda b: p['setups'][b]['val_acc'])    # picked on the held-out split
+        p.update(best_member=best, member_val=p['setups'][best]['val_acc'], member_test=p['setups'][best]['test_acc'])
+    return sorted(pts, key=lambda p: p['epoch'])
+
+def plot_member_points(results: dict, figsize=(9, 3.6)) -> plt.Figure:
+    "Each frozen fusion's, re-headed control's and the logit average's test accuracy minus the best member's, against the best member's test accuracy, one point per members' epoch (mean ± sd over seeds)."
+    pts = member_points(results)
+    fig, ax = plt.subplots(figsize=figsize)
+    for n, (c, mk) in POINT_STYLE.items():
+        xs = [p['member_test'] for p in pts if n in p['setups']]
+        ys = [p['setups'][n]['test_acc'] - p['member_test'] for p in pts if n in p['setups']]
+        sd = [p['setups'][n].get('test_acc_sd', 0) for p in pts if n in p['setups']]
+        if xs: ax.errorbar(xs, ys, yerr=sd, color=c, marker=mk, capsize=3, lw=1.2, label=setup_label(n))
+    for p in pts: ax.annotate(f"epoch {p['epoch']}", (p['member_test'], 0), textcoords='offset points', xytext=(0, -14),
+                              ha='center', fontsize=8, color='0.4')
+    ax.axhline(0, color='0.3', lw=0.8, ls='--')
+    ax.set_xlabel("best member's test accuracy (%)"); ax.set_ylabel('gain over the best member (points)')
+    ax.set_title('Fusion gain as the members improve', fontsize=10)
+    ax.legend(fontsize=8, frameon=False, loc='upper left', bbox_to_anchor=(1.01, 1))
+    fig.tight_layout()
+    return fig
+

@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_training.ipynb #88d25b02
 from __future__ import annotations
-import contextlib, hashlib, math, time
+import contextlib, hashlib, math, re, time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -15,10 +15,13 @@ from .dataset import DeviceBatches, ImageData
 from .plumbing import atomic_write, progress_bar
 
 # %% auto #0
-__all__ = ['AMP_CHOICES', 'SCHEDULES', 'BF16_CAPABILITY', 'TrainConfig', 'check_config', 'get_device', 'amp_dtype', 'autocast',
-           'needs_scaler', 'precision', 'epoch_seed', 'onecycle_factor', 'make_scheduler', 'extract_features',
-           'FeatureBatches', 'uses_cache', 'feature_key', 'cached_features', 'evaluate', 'predict', 'save_checkpoint',
-           'load_checkpoint', 'slim_checkpoint', 'check_resume', 'train_epoch', 'fit', 'comparable']
+__all__ = ['AMP_CHOICES', 'SCHEDULES', 'BF16_CAPABILITY', 'BASE_BATCH', 'WARMUP_STEPS', 'LR_RULES', 'PEAK_TFLOPS', 'TrainConfig',
+           'check_config', 'get_device', 'amp_dtype', 'autocast', 'needs_scaler', 'precision', 'epoch_seed',
+           'onecycle_factor', 'warmup_factor', 'make_scheduler', 'scaled_lr', 'extract_features', 'FeatureBatches',
+           'uses_cache', 'feature_key', 'cached_features', 'evaluate', 'predict', 'save_checkpoint', 'load_checkpoint',
+           'slim_checkpoint', 'check_resume', 'train_epoch', 'fit', 'comparable', 'compile_mode', 'fused_adamw',
+           'make_optimizer', 'compile_step', 'peak_tflops', 'conv_backward_flops', 'training_flops', 'loss_spikes',
+           'recalibrate_bn']
 
 # %% ../nbs/04_training.ipynb #45c0d883
 @dataclass
@@ -37,6 +40,8 @@ class TrainConfig:
     eval_batch_size: int | None = None   # None: 2 * batch_size
     progress: bool = True           # progress bars in a terminal or notebook, plain lines in a log
     n_views: int = 1                # cached views of the training set (frozen models only)
+    warmup_steps: int = 0           # 'constant' only: a linear warm-up over this many steps (see *Batch size and learning rate*)
+    compile: bool = False           # torch.compile the training step (see *Faster steps on a GPU*)
 
 AMP_CHOICES = ('auto', 'bf16', 'fp16', 'off')
 SCHEDULES = ('constant', 'onecycle')
@@ -53,6 +58,9 @@ def check_config(cfg: TrainConfig) -> TrainConfig:
     if not cfg.weight_decay >= 0: raise ValueError(f'TrainConfig.weight_decay must be >= 0, got {cfg.weight_decay!r}.')
     if cfg.schedule not in SCHEDULES: raise ValueError(f'TrainConfig.schedule must be one of {", ".join(SCHEDULES)}; got {cfg.schedule!r}.')
     if cfg.amp not in AMP_CHOICES: raise ValueError(f'TrainConfig.amp must be one of {", ".join(AMP_CHOICES)}; got {cfg.amp!r}.')
+    if not isinstance(cfg.warmup_steps, int) or isinstance(cfg.warmup_steps, bool) or cfg.warmup_steps < 0:
+        raise ValueError(f'TrainConfig.warmup_steps must be an integer >= 0, got {cfg.warmup_steps!r}.')
+    if not isinstance(cfg.compile, bool): raise ValueError(f'TrainConfig.compile must be True or False, got {cfg.compile!r}.')
     if cfg.cache_features not in ('auto', True, False): raise ValueError(f"TrainConfig.cache_features must be 'auto', True or False; got {cfg.cache_features!r}.")
     return cfg
 
@@ -113,11 +121,32 @@ def onecycle_factor(step: int, total: int, warmup: float = 0.25, start: float = 
     if step < w: return start + (1 - start) * step / w
     return 0.5 * (1 + math.cos(math.pi * (step - w) / max(1, total - w)))
 
+def warmup_factor(step: int, warmup_steps: int, start: float = 1 / 25) -> float:
+    "A constant rate after a linear warm-up, as a fraction of the rate: from `start` at step 0 to 1 at `warmup_steps`, then 1."
+    if step >= warmup_steps: return 1.0
+    return start + (1 - start) * step / warmup_steps
+
 def make_scheduler(opt, cfg: TrainConfig, steps_per_epoch: int):
-    "The learning-rate scheduler of `cfg.schedule`, stepped once per training step; None for a constant rate."
-    if cfg.schedule == 'constant': return None
+    "The learning-rate scheduler of `cfg.schedule`, stepped once per training step; None for a constant rate without warm-up."
+    if cfg.schedule == 'constant':
+        if not cfg.warmup_steps: return None
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: warmup_factor(step, cfg.warmup_steps))
     total = cfg.epochs * steps_per_epoch
     return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: onecycle_factor(step, total))
+
+# %% ../nbs/04_training.ipynb #2d44790c
+BASE_BATCH = 64         # the case study's batch: the learning rates of the recipes (07) are tuned for it
+WARMUP_STEPS = 200      # the warm-up that fusion_nb_run --scale-lr adds to a constant rate when the batch grows
+LR_RULES = ('linear', 'sqrt', 'none')
+
+def scaled_lr(lr: float, batch_size: int, base_batch: int = BASE_BATCH, rule: str = 'linear') -> float:
+    "The learning rate for `batch_size` when `lr` suits `base_batch`: times k = batch_size/base_batch ('linear', Goyal et al. 2017), √k ('sqrt') or 1 ('none')."
+    if rule not in LR_RULES: raise ValueError(f"rule must be one of {', '.join(LR_RULES)}; got {rule!r}.")
+    for k, v in (('batch_size', batch_size), ('base_batch', base_batch)):
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1: raise ValueError(f'{k} must be a positive integer, got {v!r}.')
+    if not lr > 0: raise ValueError(f'lr must be > 0, got {lr!r}.')
+    k = batch_size / base_batch
+    return lr * (k if rule == 'linear' else math.sqrt(k) if rule == 'sqrt' else 1.0)
 
 # %% ../nbs/04_training.ipynb #1f52fe0c
 def _eval_bs(cfg: TrainConfig) -> int: return cfg.eval_batch_size or 2 * cfg.batch_size
@@ -171,6 +200,8 @@ class FeatureBatches:
 def uses_cache(model, cfg: TrainConfig) -> bool:
     "Whether `fit` trains `model` from cached features under `cfg`."
     frozen = bool(getattr(model, 'is_frozen', False))
+    if frozen and not all(getattr(b, 'frozen_bn_eval', True) for b in getattr(model, 'backbones', {}).values()):
+        frozen = False   # naively frozen: BatchNorm still changes in train(), so its features cannot be computed once
     if cfg.cache_features is True and not frozen:
         raise ValueError('cache_features=True needs a frozen model (model.is_frozen): cached features would freeze backbones '
                          "that this setup trains. Use cache_features='auto' or False.")
@@ -180,19 +211,21 @@ def uses_cache(model, cfg: TrainConfig) -> bool:
 def _hash_tensors(h, tensors):
     for t in tensors: h.update(t.detach().reshape(-1).cpu().contiguous().view(torch.uint8).numpy().tobytes())
 
-def feature_key(model, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig) -> str:
-    "A key that identifies the features of `model`'s frozen backbones on images `x` (labels `y`) under `cfg`."
+def feature_key(model, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, views: int = 0) -> str:
+    """A key that identifies the features of `model`'s frozen backbones on images `x` (labels `y`) under `cfg`:
+    the plain images (`views=0`) or `views` augmented views, which alone depend on `cfg.seed` and `cfg.batch_size`."""
     h = hashlib.sha256()
     state = model.backbones.state_dict()
     h.update(repr(sorted(state)).encode()); _hash_tensors(h, [*state.values(), x, y])
     dev = get_device(cfg.device)
-    h.update(repr((cfg.img_size, cfg.seed, cfg.n_views, cfg.batch_size, _eval_bs(cfg), str(amp_dtype(dev, cfg.amp)), dev.type)).encode())
+    aug = (cfg.seed, cfg.batch_size, views) if views else ()      # plain images: any seed, any batch size, the same features
+    h.update(repr((cfg.img_size, aug, str(amp_dtype(dev, cfg.amp)), dev.type)).encode())
     return h.hexdigest()[:20]
 
 def cached_features(model, x, y, cfg: TrainConfig, features: dict | None = None, views: int = 0):
     """Features and labels of `x` (`views=0`: the plain images) or a list of `views` augmented training views,
     taken from the dict `features` when there, else extracted (and kept there if `features` is a dict)."""
-    key = (feature_key(model, x, y, cfg), views) if features is not None else None
+    key = feature_key(model, x, y, cfg, views) if features is not None else None
     if key is not None and key in features: return features[key]
     out = _extract(model, x, y, cfg) if views == 0 else [_extract(model, x, y, cfg, train=True, epoch=v) for v in range(views)]
     if key is not None: features[key] = out
@@ -268,11 +301,11 @@ def slim_checkpoint(path: str | Path) -> Path:
     state = load_checkpoint(path)
     return save_checkpoint(path, {**state, 'optimizer': None, 'scaler': None, 'scheduler': None})
 
-_RESUME_FREE = ('epochs', 'device', 'progress', 'eval_batch_size')
+_RESUME_FREE = ('epochs', 'device', 'progress', 'eval_batch_size', 'compile')
 
 def check_resume(saved: dict, cfg: TrainConfig, done: int):
     "Raise a `ValueError` if a checkpoint's config `saved` (after `done` epochs) cannot be resumed under `cfg`."
-    now, saved = asdict(cfg), {'schedule': 'constant', **saved}    # checkpoints from before schedules existed
+    now, saved = asdict(cfg), {'schedule': 'constant', 'warmup_steps': 0, **saved}    # checkpoints from before these settings existed
     free = _RESUME_FREE if cfg.schedule == 'constant' else tuple(k for k in _RESUME_FREE if k != 'epochs')  # a one-cycle plan spans all epochs
     diff = {k: (saved.get(k), v) for k, v in now.items() if k not in free and saved.get(k) != v}
     if diff:
@@ -300,17 +333,20 @@ def _check_epoch(model, val_loss: float, epoch: int):
                                  'Try a smaller lr (or amp=\'off\'); the checkpoint of the last complete epoch is kept.')
 
 def train_epoch(model, batches, opt, scaler, device, dtype, epoch: int = 0, cached: bool = False,
-                progress: bool = True, check_every: int | None = None, sched=None) -> dict:
-    "One epoch over `batches` (stepping `sched` after every step, if given); returns `loss`, `acc` (%) and `images` (how many trained)."
+                progress: bool = True, check_every: int | None = None, sched=None, forward=None) -> dict:
+    """One epoch over `batches` (stepping `sched` after every step, if given); returns `loss`, `acc` (%) and `images` (how many trained).
+    `forward`: what computes the logits (a compiled `model`, or `model.head` when `cached`); by default the module itself."""
     n = len(batches)
     check_every = check_every or (1 if device.type == 'cpu' else 25)
     losses = torch.zeros(n, device=device)   # per-step summed loss, kept on the device
     correct, seen, checked = torch.zeros((), dtype=torch.long, device=device), 0, 0
     model.train()
+    graphs = forward is not None and device.type == 'cuda'     # a compiled step on CUDA: maybe CUDA graphs
+    if forward is None: forward = model.head if cached else model   # (not `forward or ...`: a compiled module has no truth value)
     bar = progress_bar(batches, total=n, desc=f'epoch {epoch + 1}', leave=False, disable=not progress, unit='batch')
     for step, (xb, yb) in enumerate(bar):
-        with autocast(device, dtype):
-            out = model.head(xb) if cached else model(xb)
+        if graphs: torch.compiler.cudagraph_mark_step_begin()   # a new step: the graphs may reuse the last step's buffers
+        with autocast(device, dtype): out = forward(xb)
         loss = F.cross_entropy(out.float(), yb)
         losses[step] = loss.detach() * len(yb)
         if check_every == 1: _check_finite(losses[step:step + 1], epoch, step, n); checked = step + 1
@@ -342,7 +378,7 @@ def fit(model, data: ImageData, cfg: TrainConfig | None = None, ckpt_path: str |
     if not params: raise ValueError('The model has no trainable parameters.')
     n_steps = len(data.y_train) // cfg.batch_size          # training batches per epoch: the incomplete last one is dropped
     if n_steps == 0: raise ValueError(f'batch_size={cfg.batch_size} is larger than the training set ({len(data.y_train)} images).')
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = make_optimizer(params, cfg, dev)
     sched = make_scheduler(opt, cfg, n_steps)
     scaler = torch.amp.GradScaler(dev.type) if scaled else None
     history, start = [], 0
@@ -356,6 +392,7 @@ def fit(model, data: ImageData, cfg: TrainConfig | None = None, ckpt_path: str |
             raise ValueError(f'Cannot resume: {ckpt_path} is the slimmed checkpoint of a finished training (no optimiser state), '
                              f'so it cannot be trained for more epochs. Use another ckpt_path, or resume=False to start afresh.')
         opt.load_state_dict(state['optimizer'])
+        for g in opt.param_groups: g['fused'] = True if fused_adamw(dev) else None   # the saved groups say how the run began, maybe on another device
         if scaler is not None and state.get('scaler'): scaler.load_state_dict(state['scaler'])
         if sched is not None: sched.load_state_dict(state['scheduler'])
     t_setup = time.perf_counter()
@@ -365,6 +402,7 @@ def fit(model, data: ImageData, cfg: TrainConfig | None = None, ckpt_path: str |
                  [FeatureBatches(*v, cfg.batch_size, shuffle=False) for v in tr])
         test_feats, test_y = cached_features(model, data.x_test, data.y_test, cfg, features)
     else: train_batches = DeviceBatches(data.x_train, data.y_train, cfg.batch_size, img_size=cfg.img_size, train=True, seed=cfg.seed, device=dev)
+    forward = compile_step(model.head if cached else model, dev) if cfg.compile else None    # compiled at its first step
     setup_s = time.perf_counter() - t_setup
     epochs = progress_bar(range(start, cfg.epochs), total=cfg.epochs, initial=start, desc='epochs', disable=not show, unit='epoch', every=0)
     for epoch in epochs:
@@ -372,7 +410,7 @@ def fit(model, data: ImageData, cfg: TrainConfig | None = None, ckpt_path: str |
         batches = views[epoch % len(views)] if cached else train_batches
         batches.set_epoch(epoch)
         torch.manual_seed(epoch_seed(cfg.seed, epoch))
-        tr = train_epoch(model, batches, opt, scaler, dev, dtype, epoch, cached, show, sched=sched)
+        tr = train_epoch(model, batches, opt, scaler, dev, dtype, epoch, cached, show, sched=sched, forward=forward)
         train_s = time.perf_counter() - t0
         if cached:
             with _eval_mode(model), torch.inference_mode():
@@ -395,3 +433,93 @@ def fit(model, data: ImageData, cfg: TrainConfig | None = None, ckpt_path: str |
 def comparable(history: list[dict]) -> list[dict]:
     "`history` without the timing keys, which differ from run to run."
     return [{k: v for k, v in h.items() if k not in ('seconds', 'train_images_per_s')} for h in history]
+
+# %% ../nbs/04_training.ipynb #abb1dc87
+def compile_mode(device: torch.device) -> str:
+    "The `torch.compile` mode of the training step: 'reduce-overhead' (CUDA graphs) on CUDA, 'default' elsewhere."
+    return 'reduce-overhead' if device.type == 'cuda' else 'default'
+
+def fused_adamw(device: torch.device) -> bool:
+    "Whether `fit`'s AdamW runs fused (one kernel per step, no host-device sync under a `GradScaler`): on CUDA."
+    return device.type == 'cuda'
+
+def make_optimizer(params, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
+    "`fit`'s AdamW over `params` with `cfg`'s learning rate and weight decay, fused on CUDA."
+    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True if fused_adamw(device) else None)
+
+def compile_step(module: torch.nn.Module, device: torch.device):
+    "`module` compiled for training on `device` (`compile_mode`): a wrapper that shares its weights; `module` itself is unchanged."
+    return torch.compile(module, mode=compile_mode(device))
+
+# Dense (without structured sparsity) tensor-core peaks in TFLOPS, from NVIDIA's data sheets, by GPU name; a more
+# specific name comes first. No fp32 or TF32 peaks: training in fp32 has an unknown peak here.
+PEAK_TFLOPS = {
+    'H200': dict(bf16=989, fp16=989),
+    'H100 PCIe': dict(bf16=756, fp16=756),
+    'H100 NVL': dict(bf16=835, fp16=835),
+    'H100': dict(bf16=989, fp16=989),            # SXM
+    'A100': dict(bf16=312, fp16=312),
+    'L4': dict(bf16=121, fp16=121),
+    'V100': dict(fp16=125),                      # no bf16 in hardware
+    'T4': dict(fp16=65),                         # no bf16 in hardware
+}
+
+def peak_tflops(device_name: str, dtype: torch.dtype | None) -> float | None:
+    "The dense peak (TFLOPS) of the GPU called `device_name` (as `torch.cuda.get_device_name` gives it) for autocast `dtype`; None if unknown."
+    kind = {torch.bfloat16: 'bf16', torch.float16: 'fp16'}.get(dtype)
+    for key, peaks in PEAK_TFLOPS.items():
+        if re.search(rf'\b{re.escape(key)}\b', device_name or ''): return peaks.get(kind)
+    return None
+
+def conv_backward_flops(grad_out_shape, x_shape, w_shape, _bias, _stride, _padding, _dilation, transposed, _output_padding,
+                        _groups, output_mask, out_shape=None, **kwargs) -> int:
+    """FLOPs of a convolution's backward pass: each gradient asked for (input, weight) costs what the forward did.
+    Replaces torch's own formula, which ignores `groups` (in torch 2.14 it counts a depthwise 3×3 convolution of 32
+    channels at 33 times its cost, and MobileNetV2's training step at 12.3 GFLOP per image instead of 1.8)."""
+    from torch.utils.flop_counter import conv_flop_count
+    return conv_flop_count(x_shape, w_shape, grad_out_shape, transposed=transposed) * (int(output_mask[0]) + int(output_mask[1]))
+
+def training_flops(model, xb, yb, device: torch.device, dtype: torch.dtype | None = None) -> float:
+    "FLOPs per image of one training step (forward and backward) of `model` on batch `xb`: matrix products and convolutions, as `FlopCounterMode` counts them."
+    from torch.utils.flop_counter import FlopCounterMode
+    counter = FlopCounterMode(display=False, custom_mapping={torch.ops.aten.convolution_backward: conv_backward_flops})
+    with counter:
+        with autocast(device, dtype): out = model(xb)
+        F.cross_entropy(out.float(), yb).backward()
+    model.zero_grad(set_to_none=True)
+    return counter.get_total_flops() / len(yb)
+
+# %% ../nbs/04_training.ipynb #f69c466c
+def loss_spikes(history: list[dict], factor: float = 3.0, key: str = 'val_loss') -> list[dict]:
+    "Epochs of `history` whose `key` is more than `factor` times the epoch before's, and whether the next epoch recovered."
+    out = []
+    for before, now, after in zip(history, history[1:], [*history[2:], None]):
+        if now[key] > factor * before[key]:
+            out.append(dict(epoch=now['epoch'], loss=now[key], before=before[key], after=after[key] if after else None,
+                            recovered=bool(after) and after[key] * factor < now[key]))
+    return out
+
+# %% ../nbs/04_training.ipynb #4b20ee5d
+@torch.no_grad()
+def recalibrate_bn(model, x: torch.Tensor, cfg: TrainConfig | None = None) -> torch.nn.Module:
+    """Recompute every BatchNorm's running statistics of `model` as the exact average over the uint8 images `x` (one pass
+    in `train()` mode without gradients or augmentation); the weights stay as they are. Returns `model`, in eval mode."""
+    cfg = check_config(cfg or TrainConfig())
+    dev = get_device(cfg.device); dtype = amp_dtype(dev, cfg.amp)
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not bns: raise ValueError('recalibrate_bn: the model has no BatchNorm layers')
+    saved = [m.momentum for m in bns]
+    for m in bns: m.reset_running_stats(); m.momentum = None      # momentum None: a cumulative (exact) average
+    model.to(dev, memory_format=torch.channels_last)
+    try:
+        model.train()
+        for m in model.modules():                                    # only BatchNorm in train(): dropout must not act
+            if not isinstance(m, torch.nn.modules.batchnorm._BatchNorm): m.eval()
+        for xb, _ in DeviceBatches(x, torch.zeros(len(x), dtype=torch.long), _eval_bs(cfg), img_size=cfg.img_size,
+                                   train=False, device=dev, drop_last=False):
+            with autocast(dev, dtype): model(xb)
+    finally:
+        for m, mo in zip(bns, saved): m.momentum = mo
+        model.eval()
+    return model
+
