@@ -4,7 +4,8 @@
 
 # %% ../nbs/02_backbones.ipynb #f8a67fe3
 from __future__ import annotations
-import functools, operator, os
+import ctypes, functools, json, operator, os, threading, time
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -14,10 +15,13 @@ from torch import nn
 from torchvision.models import MobileNet_V2_Weights, ResNet50_Weights
 
 # %% auto #0
-__all__ = ['BACKBONES', 'WEIGHT_CHOICES', 'DEFAULT_WEIGHTS', 'DISPLAY_NAMES', 'OUT_DIMS', 'CASE_STUDY_HEAD_PARAMS',
+__all__ = ['BACKBONES', 'WEIGHT_CHOICES', 'DEFAULT_WEIGHTS', 'DISPLAY_NAMES', 'OUT_DIMS', 'CASE_STUDY_HEAD_PARAMS', 'SWEEP_K',
            'check_backbone_name', 'get_weights', 'weights_path', 'Backbone', 'make_backbone', 'count_params',
-           'head_param_count', 'block_param_counts', 'trainable_summary', 'plot_trainable', 'readout_html',
-           'unfreeze_widget']
+           'head_param_count', 'block_param_counts', 'trainable_summary', 'plot_trainable', 'model_summary',
+           'readout_html', 'to_boundary', 'from_boundary', 'frozen_cut', 'TrainablePart', 'boundary_cache',
+           'PeakMemory', 'train_from_boundary', 'sweep_data', 'unfreeze_sweep', 'load_sweep', 'sweep_cell',
+           'sweep_setting_text', 'measured_lines', 'measured_html', 'plot_sweep', 'plot_unfreeze', 'train_briefly',
+           'plot_training', 'unfreeze_widget']
 
 # %% ../nbs/02_backbones.ipynb #acee1d2b
 BACKBONES = ('resnet50', 'mobilenetv2')
@@ -109,6 +113,7 @@ class Backbone(nn.Module):
     def train(self, mode: bool = True):
         "Like `nn.Module.train`, but frozen blocks stay in eval mode, so their BatchNorm statistics never move."
         super().train(mode)
+        for _, m in self.trainable_blocks: m.train(mode)   # also ResNet50's stem container, which `net` does not register
         if self.frozen_bn_eval:
             for _, m in self.frozen_blocks: m.eval()
         return self
@@ -208,41 +213,491 @@ def plot_trainable(k_resnet, k_mobilenet, head_params: int = CASE_STUDY_HEAD_PAR
     return fig
 
 # %% ../nbs/02_backbones.ipynb #d4db7894
-def readout_html(summary: dict) -> str:
-    "An HTML table of a `trainable_summary`: part, trainable, total, % trainable, share of all trainable; which blocks train."
+def _parts(model) -> dict:
+    "Display name → `Backbone` of `model`: a `FusionModel` (anything with `.backbones`) or a single `Backbone`."
+    is_backbone = lambda m: hasattr(m, 'blocks') and hasattr(m, 'freeze')   # a Backbone, whichever copy of the class
+    if is_backbone(model): return {DISPLAY_NAMES[model.name]: model}
+    bbs = getattr(model, 'backbones', None)
+    if not bbs or not all(is_backbone(b) for b in bbs.values()):
+        raise TypeError(f'expected a FusionModel (with .backbones) or a Backbone, got {type(model).__name__}')
+    return {DISPLAY_NAMES[b.name]: b for b in bbs.values()}
+
+def model_summary(model) -> dict:
+    "`trainable_summary`'s numbers read from `model` itself: its parameters' `requires_grad` flags and its blocks' modes."
+    s = {}
+    for name, b in _parts(model).items():
+        flags = [any(p.requires_grad for p in m.parameters()) for _, m in b.blocks]
+        k = next((i for i, f in enumerate(reversed(flags)) if not f), len(flags))   # trailing trainable blocks
+        trainable, total = count_params(b)
+        s[name] = dict(trainable=trainable, total=total, pct=100 * trainable / total, k=k, n_blocks=b.n_blocks,
+                       first_trainable=b.block_names[b.n_blocks - k] if k else None,
+                       trainable_blocks=[n for (n, _), f in zip(b.blocks, flags) if f],
+                       train_mode_blocks=[n for n, m in b.blocks if m.training],
+                       frozen_in_eval=all(not mm.training for (_, m), f in zip(b.blocks, flags) if not f for mm in m.modules()))
+    head = getattr(model, 'head', None)
+    if head is not None:
+        t, n = count_params(head)
+        s['head'] = dict(trainable=t, total=n, pct=100 * t / n if n else 0.0)
+    t, n = sum(p['trainable'] for p in s.values()), sum(p['total'] for p in s.values())
+    for p in s.values(): p['share'] = 100 * p['trainable'] / t if t else 0.0
+    s['total'] = dict(trainable=t, total=n, pct=100 * t / n, share=100.0 if t else 0.0, model_training=model.training)
+    return s
+
+def _blocks_line(name: str, p: dict) -> str:
+    "What trains in one part, in words: which blocks and, for a real model, their modes."
+    k, n = p['k'], p['n_blocks']
+    tb = p.get('trainable_blocks')
+    if tb is None or len(tb) == k:
+        line = f"{name}: last {k} of {n} blocks trainable" + (f" (from {p['first_trainable']})" if k else '')
+    else: line = f"{name}: {len(tb)} of {n} blocks trainable ({', '.join(tb)})"
+    if 'train_mode_blocks' in p:
+        line += (f"; {len(p['train_mode_blocks'])} in train() mode, frozen blocks in eval(): "
+                 + ('yes' if p['frozen_in_eval'] else 'NO'))
+    return line
+
+def readout_html(summary: dict, note: str = '') -> str:
+    "An HTML table of a `trainable_summary` or `model_summary`: part, trainable, total, % trainable, share of all trainable; which blocks train."
     L, R = "style='text-align:left;padding:1px 12px 1px 0'", "style='text-align:right;padding:1px 0 1px 12px'"
     def row(name, p):
         return (f"<tr><td {L}>{name}</td><td {R}>{p['trainable']:,}</td><td {R}>{p['total']:,}</td>"
                 f"<td {R}>{p['pct']:.1f}%</td><td {R}>{p['share']:.1f}%</td></tr>")
-    def blocks(name, key):
-        p = summary[key]
-        return f"{name}: last {p['k']} of {p['n_blocks']} blocks trainable" + (f" (from {p['first_trainable']})" if p['k'] else '')
-    cap = '; '.join([blocks('ResNet50', 'ResNet50'), blocks('MobileNetV2', 'MobileNetV2')])
-    rows = ''.join(row(n, summary[k]) for n, k in (('ResNet50', 'ResNet50'), ('MobileNetV2', 'MobileNetV2'),
-                                                    ('head', 'head'), ('total', 'total')))
+    parts = [k for k in summary if k != 'total']
+    cap = '; '.join(_blocks_line(n, summary[n]) for n in parts if 'n_blocks' in summary[n])
+    rows = ''.join(row(n, summary[n]) for n in [*parts, 'total'])
+    note = f"<div class='fusion-nb-readout-note' style='font-size:smaller;font-style:italic'>{note}</div>" if note else ''
     return (f"<table class='fusion-nb-readout-table' style='font-family:monospace;border-collapse:collapse'>"
             f"<tr><th {L}>part</th><th {R}>trainable</th><th {R}>total</th><th {R}>% trainable</th><th {R}>share of trainable</th></tr>"
-            f"{rows}</table><div class='fusion-nb-readout-blocks' style='font-size:smaller'>{cap}</div>")
+            f"{rows}</table><div class='fusion-nb-readout-blocks' style='font-size:smaller'>{cap}</div>{note}")
 
-def unfreeze_widget(k_resnet: int = 3, k_mobilenet: int = 3, head_params: int = CASE_STUDY_HEAD_PARAMS):
-    "Two sliders (trainable blocks of ResNet50 and MobileNetV2) driving a live readout and chart (needs a live kernel)."
+# %% ../nbs/02_backbones.ipynb #dd637eb8
+def _pool(h): return torch.flatten(nn.functional.adaptive_avg_pool2d(h, 1), 1)
+
+def to_boundary(backbone: Backbone, x, cut: int):
+    "The activations at `cut` (0..n_blocks): the output of blocks 0..cut-1, pooled when `cut` is the end of the last block."
+    for _, m in backbone.blocks[:cut]: x = m(x)
+    return _pool(x) if cut == backbone.n_blocks else x
+
+def from_boundary(backbone: Backbone, h, cut: int):
+    "The rest of `backbone`'s forward pass from the activations at `cut`: blocks cut..n_blocks-1, then the pooling."
+    if cut == backbone.n_blocks: return h
+    for _, m in backbone.blocks[cut:]: h = m(h)
+    return _pool(h)
+
+def frozen_cut(backbone: Backbone) -> int:
+    "Where the frozen blocks end: the number of frozen blocks (the trainable ones follow)."
+    return backbone.n_blocks - backbone.n_trainable_blocks
+
+class TrainablePart(nn.Module):
+    "What trains in a fusion model: from each backbone's frozen boundary through its trainable blocks and the head."
+    def __init__(self, model):
+        super().__init__()
+        self.model, self.cuts = model, [frozen_cut(b) for b in model.backbones.values()]
+    def forward(self, hs):
+        return self.model.head([from_boundary(b, h, c) for b, h, c in zip(self.model.backbones.values(), hs, self.cuts)])
+
+class _FromBoundary(nn.Module):
+    "The shape `train_epoch` expects of a cached model: `.head` takes the cached activations."
+    def __init__(self, model): super().__init__(); self.head = TrainablePart(model)
+
+# %% ../nbs/02_backbones.ipynb #f639e0d1
+@torch.no_grad()
+def boundary_cache(backbone: Backbone, x, y, cuts, cfg, train: bool = False, epoch: int = 0):
+    """`backbone`'s activations (eval mode, no grad) at every cut in `cuts` for uint8 images `x`: `(dict cut → tensor,
+    labels, seconds spent in each block)`. `train=True`: on the augmented batches that `fit` trains on in `epoch`
+    (same order, crops and flips, incomplete last batch dropped); else on the plain images, in order. One pass serves
+    every cut, and blocks after the last cut are not run."""
+    from fusion_nb.dataset import DeviceBatches
+    from fusion_nb.training import _eval_bs, amp_dtype, autocast, get_device
+    cuts = sorted({backbone.check_k(c) for c in cuts})
+    dev = get_device(cfg.device); dtype = amp_dtype(dev, cfg.amp)
+    backbone.to(dev, memory_format=torch.channels_last)
+    batches = DeviceBatches(x, y, cfg.batch_size if train else _eval_bs(cfg), img_size=cfg.img_size, train=train,
+                            seed=cfg.seed, device=dev, drop_last=train)
+    batches.set_epoch(epoch)
+    sync = torch.cuda.synchronize if dev.type == 'cuda' else (lambda: None)
+    out, labels, secs, was = {c: [] for c in cuts}, [], [0.0] * backbone.n_blocks, backbone.training
+    backbone.eval()
+    try:
+        for xb, yb in batches:
+            h = xb
+            with autocast(dev, dtype):
+                for i in range(cuts[-1] + 1):
+                    if i in out: out[i].append((_pool(h) if i == backbone.n_blocks else h).to(dtype or torch.float32))
+                    if i < cuts[-1]:
+                        t = time.perf_counter(); h = backbone.blocks[i][1](h); sync(); secs[i] += time.perf_counter() - t
+            labels.append(yb)
+    finally: backbone.train(was)
+    if not labels: raise ValueError(f'No images to run (n={len(x)}, batch_size={batches.batch_size}).')
+    return {c: torch.cat(v) for c, v in out.items()}, torch.cat(labels), secs
+
+# %% ../nbs/02_backbones.ipynb #a21e74be
+def _rss() -> int | None:
+    "Resident memory of this process in bytes (Linux), else None."
+    try: return int(Path('/proc/self/statm').read_text().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+    except (OSError, ValueError, AttributeError): return None
+
+class PeakMemory:
+    """Peak memory of what runs inside `with PeakMemory(device) as m:`, in MiB above the level at its start: on CUDA
+    `torch.cuda.max_memory_allocated`; on the CPU the resident memory (RSS), sampled every `every` seconds in a thread
+    after returning freed memory to the system (`malloc_trim`). `m.mib` is None where RSS cannot be read."""
+    def __init__(self, device='cpu', every: float = 0.005):
+        self.device, self.every, self.mib = torch.device(device), every, None
+        self.kind = 'CUDA max_memory_allocated' if self.device.type == 'cuda' else f'RSS increase, sampled every {every * 1000:g} ms'
+    def __enter__(self):
+        if self.device.type == 'cuda':
+            torch.cuda.synchronize(self.device); torch.cuda.reset_peak_memory_stats(self.device)
+            self.base = torch.cuda.memory_allocated(self.device)
+            return self
+        try: ctypes.CDLL('libc.so.6').malloc_trim(0)
+        except (OSError, AttributeError): pass
+        self.base = self.peak = _rss()
+        self._stop = threading.Event()
+        def sample():
+            while not self._stop.wait(self.every): self.peak = max(self.peak, _rss() or 0)
+        if self.base is not None:
+            self._thread = threading.Thread(target=sample, daemon=True); self._thread.start()
+        return self
+    def __exit__(self, *exc):
+        if self.device.type == 'cuda':
+            torch.cuda.synchronize(self.device)
+            self.mib = (torch.cuda.max_memory_allocated(self.device) - self.base) / 2**20
+        elif self.base is not None:
+            self._stop.set(); self._thread.join()
+            self.mib = (max(self.peak, _rss() or 0) - self.base) / 2**20
+
+def train_from_boundary(model, views, evals, cfg) -> tuple[list[dict], list[dict]]:
+    """Train `model`'s trainable part from cached boundary activations, as `fit` would train the whole model: AdamW over
+    the trainable parameters, epoch `e` on `views[e % len(views)]` (`(activations, labels)`, in `fit`'s batch order), the
+    same seeds. Returns (history, final metrics on each `(activations, labels)` of `evals`)."""
+    from fusion_nb.training import (FeatureBatches, _eval_bs, _eval_loop, _eval_mode, _metrics, epoch_seed, get_device,
+                                    make_scheduler, precision, train_epoch)
+    dev = get_device(cfg.device); dtype, scaled = precision(dev, cfg.amp)
+    model.to(dev, memory_format=torch.channels_last)
+    cached = _FromBoundary(model)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params: raise ValueError('The model has no trainable parameters.')
+    n_steps = len(views[0][1]) // cfg.batch_size
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched, scaler = make_scheduler(opt, cfg, n_steps), (torch.amp.GradScaler(dev.type) if scaled else None)
+    def score(hs, y):
+        with _eval_mode(cached), torch.inference_mode():
+            return _metrics(*_eval_loop(cached.head, FeatureBatches(hs, y, _eval_bs(cfg), shuffle=False), dev, dtype))
+    history = []
+    for epoch in range(cfg.epochs):
+        t0 = time.perf_counter()
+        torch.manual_seed(epoch_seed(cfg.seed, epoch))
+        tr = train_epoch(cached, FeatureBatches(*views[epoch % len(views)], cfg.batch_size, shuffle=False), opt, scaler,
+                         dev, dtype, epoch, cached=True, progress=False, sched=sched)
+        train_s = time.perf_counter() - t0
+        ev = score(*evals[0])
+        history.append(dict(epoch=epoch + 1, train_loss=tr['loss'], train_acc=tr['acc'], val_loss=ev['loss'], val_acc=ev['acc'],
+                            seconds=time.perf_counter() - t0, train_seconds=train_s))
+    return history, [ev] + [score(*e) for e in evals[1:]]
+
+# %% ../nbs/02_backbones.ipynb #73694b53
+SWEEP_K = {'resnet50': (0, 1, 3, 17), 'mobilenetv2': (0, 3, 19)}   # the committed sweep's grid: 12 settings
+
+def sweep_data(data, n_val: int = 5000, train_limit: int | None = 5000, test_limit: int | None = None, seed: int = 0):
+    """`(dev, final)` for the sweep: `data.holdout(n_val)` (dev scores on the held-out images, final on the test set), both
+    training on the same stratified `train_limit` of the remaining training images; final's test set cut to `test_limit`."""
+    dev, final = data.holdout(n_val=n_val, seed=seed)
+    dev = dev.subset(train_limit, None, seed)
+    return dev, replace(final, x_train=dev.x_train, y_train=dev.y_train).subset(None, test_limit, seed)
+
+def _sweep_setup(kr, km):
+    from fusion_nb.fusion import Setup
+    return Setup(f'members_finetune_r{kr}_m{km}', {'resnet50': kr, 'mobilenetv2': km}, 'concat',
+                 f'members_finetune with the last {kr} ResNet50 and {km} MobileNetV2 blocks trainable', 'members')
+
+def unfreeze_sweep(members: dict, data, k_resnet=SWEEP_K['resnet50'], k_mobilenet=SWEEP_K['mobilenetv2'], cfg=None,
+                   n_val: int = 5000, train_limit: int | None = 5000, test_limit: int | None = None,
+                   plain_check=((3, 3),), settings=None, note: str = '', log=print) -> dict:
+    """Fine-tune 03's `members_finetune` (case study head, backbones copied from the trained `members`) with the last
+    `k_r` blocks of ResNet50 and `k_m` of MobileNetV2 trainable, for every pair of `k_resnet` × `k_mobilenet`. The frozen
+    blocks run once: their activations at each setting's boundary are cached (per augmented view), and each setting
+    trains only what follows. `plain_check` settings are also trained with plain `fit`, to measure what the cache
+    saves. `settings` (a list of `(k_r, k_m)` pairs) measures only those cells of the grid. Returns the sweep as a dict
+    (what `save_json` writes and the sliders read)."""
+    from fusion_nb.fusion import build_model
+    from fusion_nb.plumbing import env_info
+    from fusion_nb.training import TrainConfig, check_config, evaluate, fit, get_device
+    cfg = check_config(cfg or TrainConfig(epochs=1, lr=1e-4, img_size=32, batch_size=128, progress=False))
+    ks = {'resnet50': list(k_resnet), 'mobilenetv2': list(k_mobilenet)}
+    for n in ks:
+        nb = len(block_param_counts(n))
+        ks[n] = [nb if str(k).lower() == 'all' else k for k in ks[n]]
+        bad = [k for k in ks[n] if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k <= nb]
+        if bad or not ks[n]: raise ValueError(f'{DISPLAY_NAMES[n]}: trainable blocks to sweep must be integers in 0..{nb}, got {list(ks[n])}')
+    grid = [(kr, km) for kr in ks['resnet50'] for km in ks['mobilenetv2']]
+    if settings is not None:
+        settings = [tuple(p) for p in settings]
+        if not settings or any(p not in grid for p in settings):
+            raise ValueError(f'settings must be (k_resnet, k_mobilenet) pairs of the grid {grid}, got {settings}')
+        grid = [p for p in grid if p in settings]
+    dev_data, final = sweep_data(data, n_val, train_limit, test_limit, cfg.seed)
+    device = get_device(cfg.device)
+    base = build_model('members_frozen', members=members, n_classes=len(data.classes))   # copies of the members' backbones
+    names = list(base.backbones)
+    log(f'sweep: {len(grid)} settings; training on {len(dev_data.y_train):,} images, '
+        f'held out {len(dev_data.y_test):,}, test {len(final.y_test):,}; {cfg.epochs} epoch(s) at {cfg.img_size} px on {device}')
+    cache, cache_s = {}, {}
+    for n, b in base.backbones.items():      # one pass per view and split serves every cut of this backbone
+        t = time.perf_counter()
+        cuts = sorted({b.n_blocks - p[names.index(n)] for p in grid})
+        cache[n] = dict(views=[boundary_cache(b, dev_data.x_train, dev_data.y_train, cuts, cfg, train=True, epoch=e) for e in range(cfg.epochs)],
+                        held=boundary_cache(b, dev_data.x_test, dev_data.y_test, cuts, cfg),
+                        test=boundary_cache(b, final.x_test, final.y_test, cuts, cfg))
+        cache_s[n] = time.perf_counter() - t
+        log(f'  {DISPLAY_NAMES[n]}: activations at {len(cuts)} boundaries cached in {cache_s[n]:.1f} s')
+    for e in range(cfg.epochs): assert torch.equal(cache[names[0]]['views'][e][1], cache[names[1]]['views'][e][1])
+    cache_mib = sum(t.nbytes for n in names for part in (*cache[n]['views'], cache[n]['held'], cache[n]['test'])
+                    for t in part[0].values()) / 2**20
+    full = {s: sum(sum(cache[n][s][2]) for n in names) for s in ('held', 'test')}   # a full forward pass of both backbones
+    rows = []
+    for kr, km in grid:
+        torch.manual_seed(cfg.seed)                # the same head initialisation for every setting, as in fusion_nb_run
+        model = build_model(_sweep_setup(kr, km), members=members, n_classes=len(data.classes))
+        cut = {n: frozen_cut(b) for n, b in model.backbones.items()}
+        acts = lambda part: ([part[n][0][cut[n]] for n in names], part[names[0]][1])
+        views = [acts({n: cache[n]['views'][e] for n in names}) for e in range(cfg.epochs)]
+        with PeakMemory(device) as mem:
+            t = time.perf_counter()
+            hist, (held, test) = train_from_boundary(model, views, [acts({n: cache[n]['held'] for n in names}),
+                                                                    acts({n: cache[n]['test'] for n in names})], cfg)
+            secs = time.perf_counter() - t
+        frozen_s = sum(sum(cache[n]['views'][e][2][:cut[n]]) for n in names for e in range(cfg.epochs)) / cfg.epochs
+        train_s = sum(h['train_seconds'] for h in hist) / len(hist)
+        trainable, total = count_params(model)
+        rows.append(dict(k_resnet=kr, k_mobilenet=km, heldout_acc=held['acc'], test_acc=test['acc'],
+                         heldout_loss=held['loss'], test_loss=test['loss'], s_per_epoch=train_s + frozen_s,
+                         train_s_per_epoch_cached=train_s, frozen_s_per_epoch=frozen_s, peak_mem_mib=mem.mib,
+                         trainable_params=trainable, total_params=total, seconds_cached=secs,
+                         seconds_plain_estimate=cfg.epochs * (train_s + frozen_s + full['held']) + full['test'], history=hist))
+        log(f'  ResNet50 {kr:2d}, MobileNetV2 {km:2d}: held-out {held["acc"]:.2f}%, test {test["acc"]:.2f}%, '
+            f'{train_s + frozen_s:.1f} s/epoch ({train_s:.1f} s from the cache), peak +{mem.mib or 0:.0f} MiB, {trainable:,} trainable')
+    checks = []
+    for kr, km in plain_check or ():
+        torch.manual_seed(cfg.seed)
+        model = build_model(_sweep_setup(kr, km), members=members, n_classes=len(data.classes))
+        pcfg = replace(cfg, cache_features=False)     # the training the cached run reproduces: augmented batches every epoch
+        with PeakMemory(device) as mem:
+            t = time.perf_counter()
+            hist = fit(model, dev_data, pcfg)
+            test = evaluate(model, final, pcfg)
+            secs = time.perf_counter() - t
+        n_img = len(dev_data.y_train) // cfg.batch_size * cfg.batch_size
+        row = next((r for r in rows if (r['k_resnet'], r['k_mobilenet']) == (kr, km)), None)
+        checks.append(dict(k_resnet=kr, k_mobilenet=km, heldout_acc=hist[-1]['val_acc'], test_acc=test['acc'], heldout_loss=hist[-1]['val_loss'],
+                           s_per_epoch=sum(n_img / h['train_images_per_s'] for h in hist) / len(hist), seconds=secs,
+                           peak_mem_mib=mem.mib, cached=None if row is None else {k: row[k] for k in (
+                               'heldout_acc', 'heldout_loss', 'test_acc', 's_per_epoch', 'train_s_per_epoch_cached', 'seconds_cached', 'seconds_plain_estimate')}))
+        log(f'  plain fit of ({kr}, {km}): held-out {hist[-1]["val_acc"]:.2f}%, test {test["acc"]:.2f}%, {secs:.1f} s in all')
+    return dict(
+        what=('Unfreeze sweep: members_finetune (case study concat head, backbones copied from trained members) with the last '
+              'k blocks of each backbone fine-tuned. A small sweep (a training subset, few epochs), not Table 1.'),
+        config=dict(k_resnet=ks['resnet50'], k_mobilenet=ks['mobilenetv2'], settings=[list(p) for p in grid], n_val=n_val, train_limit=train_limit,
+                    test_limit=test_limit, **{k: getattr(cfg, k) for k in ('epochs', 'lr', 'schedule', 'weight_decay',
+                                                                            'batch_size', 'img_size', 'seed', 'amp')}),
+        data=dict(source=data.source, train=len(dev_data.y_train), heldout=len(dev_data.y_test), test=len(final.y_test),
+                  heldout_source=dev_data.source, test_source=final.source),
+        env=env_info(device), threads=torch.get_num_threads(), note=note, memory=PeakMemory(device).kind,
+        cache=dict(seconds={n: cache_s[n] for n in names}, mib=cache_mib,
+                   block_seconds_train_view={n: cache[n]['views'][0][2] for n in names}),
+        totals=dict(seconds_cached=sum(cache_s.values()) + sum(r['seconds_cached'] for r in rows),
+                    seconds_plain_estimate=sum(r['seconds_plain_estimate'] for r in rows)),
+        settings=rows, plain_check=checks)
+
+# %% ../nbs/02_backbones.ipynb #acb4df1b
+def load_sweep(sweep) -> dict:
+    "A sweep from `unfreeze_sweep`: the dict itself, or read from its JSON file; a clear error if it is not one."
+    if isinstance(sweep, dict): s = sweep
+    else:
+        p = Path(sweep)
+        if not p.exists(): raise FileNotFoundError(f'No sweep file at {p}: run tools/unfreeze_sweep.py to make one.')
+        s = json.loads(p.read_text())
+    missing = {'config', 'data', 'settings'} - set(s)
+    if missing: raise ValueError(f'not an unfreeze sweep (missing {sorted(missing)})')
+    return s
+
+def sweep_cell(sweep: dict, k_resnet, k_mobilenet) -> dict | None:
+    "The sweep's measurements for (`k_resnet`, `k_mobilenet`), or None if that setting was not measured."
+    return next((r for r in sweep['settings'] if (r['k_resnet'], r['k_mobilenet']) == (k_resnet, k_mobilenet)), None)
+
+def sweep_setting_text(sweep: dict) -> str:
+    "What the sweep trained on, in one line: data, epochs, size (it is a sweep, not Table 1)."
+    c, d = sweep['config'], sweep['data']
+    return (f"{d['train']:,} training images, {c['epochs']} epoch{'s' * (c['epochs'] != 1)} at {c['img_size']} px, "
+            f"lr {c['lr']:g}; held-out {d['heldout']:,}, test {d['test']:,}")
+
+def measured_lines(sweep: dict | None, k_resnet, k_mobilenet) -> list[str]:
+    "What the sweep measured for a setting, as lines of text ('not measured' outside the sweep)."
+    if sweep is None: return ['no sweep loaded: nothing measured']
+    r = sweep_cell(sweep, k_resnet, k_mobilenet)
+    if r is None: return [f'ResNet50 {k_resnet}, MobileNetV2 {k_mobilenet}: not measured',
+                          f"(the sweep has ResNet50 {sweep['config']['k_resnet']} × MobileNetV2 {sweep['config']['k_mobilenet']})"]
+    mem = f"{r['peak_mem_mib']:.0f} MiB" if r.get('peak_mem_mib') is not None else 'not measured'
+    return [f"held-out accuracy {r['heldout_acc']:.2f}%, test accuracy {r['test_acc']:.2f}%",
+            f"{r['s_per_epoch']:.1f} s per epoch ({r['train_s_per_epoch_cached']:.1f} s with the frozen part cached)",
+            f"peak memory: +{mem} ({sweep.get('memory', 'memory')})",
+            f"measured: {sweep_setting_text(sweep)}"]
+
+def measured_html(sweep: dict | None, k_resnet, k_mobilenet) -> str:
+    "`measured_lines` as HTML for the sliders."
+    lines = measured_lines(sweep, k_resnet, k_mobilenet)
+    return "<div class='fusion-nb-measured' style='font-family:monospace'>" + '<br>'.join(lines) + '</div>'
+
+# %% ../nbs/02_backbones.ipynb #97315a4e
+def plot_sweep(sweep: dict, k_resnet=None, k_mobilenet=None, ax=None, metric: str = 'heldout_acc'):
+    "Heatmap of the sweep's held-out accuracy (or `metric`) over ResNet50 × MobileNetV2 trainable blocks, with (`k_resnet`, `k_mobilenet`) marked; returns the Figure."
+    kr, km = sorted(sweep['config']['k_resnet']), sorted(sweep['config']['k_mobilenet'])
+    grid = torch.full((len(kr), len(km)), float('nan'))
+    for r in sweep['settings']: grid[kr.index(r['k_resnet']), km.index(r['k_mobilenet'])] = r[metric]
+    if ax is None: fig, ax = plt.subplots(figsize=(4.6, 3.4))
+    else: fig = ax.figure
+    im = ax.imshow(grid.numpy(), cmap='viridis', aspect='auto', origin='lower')
+    for i, a in enumerate(kr):
+        for j, b in enumerate(km):
+            r = sweep_cell(sweep, a, b)
+            if r is None:
+                ax.text(j, i, 'not\nmeasured', ha='center', va='center', fontsize=7, color='0.45'); continue
+            v = grid[i, j].item()
+            light = v < float(grid.nan_to_num(nan=v).mean())
+            ax.text(j, i, f"{v:.1f}%\n{r['s_per_epoch']:.0f} s", ha='center', va='center', fontsize=7.5,
+                    color='white' if light else 'black')
+    ax.set_xticks(range(len(km)), [str(k) for k in km]); ax.set_yticks(range(len(kr)), [str(k) for k in kr])
+    ax.set_xlabel('MobileNetV2: trainable blocks (of 19)'); ax.set_ylabel('ResNet50: trainable blocks (of 17)')
+    fig.colorbar(im, ax=ax, label=f"{'held-out' if metric == 'heldout_acc' else metric} accuracy (%)", fraction=0.05)
+    title = f"a sweep, not Table 1: {sweep_setting_text(sweep)}"
+    if k_resnet is not None and k_mobilenet is not None:
+        if k_resnet in kr and k_mobilenet in km and sweep_cell(sweep, k_resnet, k_mobilenet) is not None:
+            ax.add_patch(plt.Rectangle((km.index(k_mobilenet) - 0.5, kr.index(k_resnet) - 0.5), 1, 1, fill=False, ec='red', lw=2.5))
+        else: title += f'\n(ResNet50 {k_resnet}, MobileNetV2 {k_mobilenet}): not measured'
+    ax.set_title(title, fontsize=7.5, wrap=True)
+    return fig
+
+def _summary_text(summary: dict) -> list[str]:
+    parts = [k for k in summary if k != 'total']
+    lines = [f"{'part':12}{'trainable':>12}{'total':>13}{'% trainable':>13}"]
+    lines += [f"{n:12}{summary[n]['trainable']:>12,}{summary[n]['total']:>13,}{summary[n]['pct']:>12.1f}%" for n in [*parts, 'total']]
+    return lines + [_blocks_line(n, summary[n]) for n in parts if 'n_blocks' in summary[n]]
+
+def plot_unfreeze(k_resnet: int = 3, k_mobilenet: int = 3, sweep: dict | None = None, summary: dict | None = None,
+                  head_params: int = CASE_STUDY_HEAD_PARAMS):
+    """What the sliders show for one setting, as one figure: the sweep's heatmap with the setting marked, and the readout
+    (counts from `summary`, else `trainable_summary`; what the sweep measured). Returns the Figure."""
+    summary = summary or trainable_summary(k_resnet, k_mobilenet, head_params)
+    fig = plt.figure(figsize=(12, 3.7))
+    gs = fig.add_gridspec(1, 2, width_ratios=(1, 1.55)) if sweep is not None else fig.add_gridspec(1, 1)
+    if sweep is not None: plot_sweep(sweep, k_resnet, k_mobilenet, ax=fig.add_subplot(gs[0]))
+    ax = fig.add_subplot(gs[-1]); ax.axis('off')
+    lines = [f'ResNet50 {k_resnet} and MobileNetV2 {k_mobilenet} trainable blocks', ''] + _summary_text(summary)
+    lines += ['', 'measured by the sweep:'] + measured_lines(sweep, k_resnet, k_mobilenet)
+    ax.text(0, 1, '\n'.join(lines), family='monospace', fontsize=7.8, va='top', ha='left', transform=ax.transAxes)
+    fig.tight_layout()
+    return fig
+
+# %% ../nbs/02_backbones.ipynb #f1ec7fc2
+def train_briefly(model, data=None, seconds: float = 10.0, cfg=None, on_epoch=None, n_train: int = 256,
+                  n_test: int = 128) -> list[dict]:
+    """Train `model` as it is set (its own `requires_grad` flags) with `fit`, one epoch per call, until `seconds` have
+    passed (at least one epoch); `on_epoch(points)` after each. Each point: round, train loss and accuracy, validation
+    accuracy, seconds. Trains on a stratified subset of `data` (`n_train` and `n_test` images; a small synthetic set
+    by default); each call of `fit` starts a fresh AdamW."""
+    from fusion_nb.dataset import make_synthetic
+    from fusion_nb.training import TrainConfig, fit
+    data = (data if data is not None else make_synthetic(n_train=n_train, n_test=n_test, seed=0)).subset(n_train, n_test)
+    base = cfg or TrainConfig(epochs=1, lr=1e-3, batch_size=32, img_size=int(data.x_train.shape[-1]), progress=False)
+    points, t0 = [], time.perf_counter()
+    while not points or time.perf_counter() - t0 < seconds:
+        h = fit(model, data, replace(base, epochs=1, seed=base.seed + len(points)), progress=False)[-1]
+        points.append(dict(round=len(points) + 1, train_loss=h['train_loss'], train_acc=h['train_acc'], val_acc=h['val_acc'],
+                           seconds=time.perf_counter() - t0))
+        if on_epoch is not None: on_epoch(points)
+    return points
+
+def plot_training(points: list[dict], title: str = ''):
+    "The curve of `train_briefly`: training loss and validation accuracy per epoch; returns the Figure."
+    fig, ax = plt.subplots(figsize=(6, 2.4))
+    x = [p['round'] for p in points]
+    ax.plot(x, [p['train_loss'] for p in points], 'o-', color='tab:blue', label='training loss')
+    ax.set_xlabel('epoch (one call of fit)'); ax.set_ylabel('training loss', color='tab:blue')
+    ax2 = ax.twinx(); ax2.plot(x, [p['val_acc'] for p in points], 's-', color='tab:orange', label='validation accuracy')
+    ax2.set_ylabel('validation accuracy (%)', color='tab:orange'); ax2.set_ylim(0, 100)
+    ax.set_title(title, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+def unfreeze_widget(model=None, k_resnet: int | None = None, k_mobilenet: int | None = None, sweep=None, data=None,
+                    train_seconds: float = 10.0, head_params: int = CASE_STUDY_HEAD_PARAMS):
+    """Sliders for the trainable blocks of each backbone (needs a live kernel). With a `model` (a `FusionModel` or a
+    `Backbone`) each slider calls that backbone's `freeze(k)`, the readout is read from the model's own flags and modes, and a
+    button trains the model as set for about `train_seconds` on `data` (synthetic by default). Without a model it shows
+    counts only and freezes nothing. `sweep` (a dict or the JSON file of `unfreeze_sweep`) adds what each setting measured."""
     import ipywidgets as W
     from IPython.display import display
-    n_r, n_m = len(block_param_counts('resnet50')), len(block_param_counts('mobilenetv2'))
+    sweep = load_sweep(sweep) if sweep is not None else None
+    parts = _parts(model) if model is not None else {DISPLAY_NAMES[n]: None for n in BACKBONES}
+    start = {'ResNet50': k_resnet, 'MobileNetV2': k_mobilenet}
     style, layout = {'description_width': 'initial'}, W.Layout(width='340px')
-    sr = W.IntSlider(value=k_resnet, min=0, max=n_r, description='ResNet50 blocks', style=style, layout=layout)
-    sm = W.IntSlider(value=k_mobilenet, min=0, max=n_m, description='MobileNetV2 blocks', style=style, layout=layout)
-    sr.add_class('fusion-nb-slider-resnet50'); sm.add_class('fusion-nb-slider-mobilenetv2')
-    readout = W.HTML(); readout.add_class('fusion-nb-readout')
-    chart = W.Output()
+    sliders = {}
+    for name, b in parts.items():
+        key = check_backbone_name(name)
+        n = b.n_blocks if b is not None else len(block_param_counts(key))
+        k = start[name] if start[name] is not None else (b.n_trainable_blocks if b is not None else 3)
+        if b is not None: b.freeze(k)             # the model starts as the sliders say
+        s = W.IntSlider(value=k, min=0, max=n, description=f'{name} blocks', style=style, layout=layout)
+        s.add_class(f'fusion-nb-slider-{key}')
+        sliders[name] = s
+    readout, measured = W.HTML(), W.HTML()
+    readout.add_class('fusion-nb-readout'); measured.add_class('fusion-nb-measured-box')
+    chart, curve = W.Output(), W.Output()
+    chart.add_class('fusion-nb-chart'); curve.add_class('fusion-nb-train-curve')
+    ks = lambda: (sliders['ResNet50'].value if 'ResNet50' in sliders else 0, sliders['MobileNetV2'].value if 'MobileNetV2' in sliders else 0)
     def update(*_):
-        readout.value = readout_html(trainable_summary(sr.value, sm.value, head_params))
+        kr, km = ks()
+        if model is None:
+            summary = trainable_summary(kr, km, head_params)
+            readout.value = readout_html(summary, note='Counts only: no model is attached, so nothing has been frozen. '
+                                                       'Pass a model, unfreeze_widget(model), to freeze its blocks.')
+        else:
+            for name, s in sliders.items(): parts[name].freeze(s.value)      # the model's own freezing
+            summary = model_summary(model)
+            readout.value = readout_html(summary, note=f"read from the model: {summary['total']['trainable']:,} parameters "
+                                                       f"have requires_grad=True")
+        fusion = len(sliders) == 2
+        measured.value = (measured_html(sweep, kr, km) if fusion else
+                          "<div class='fusion-nb-measured'>the sweep measured the two-backbone fusion only: not measured</div>")
         with chart:
             chart.clear_output(wait=True)
-            fig = plot_trainable(sr.value, sm.value, head_params)
+            fig = plot_unfreeze(kr, km, sweep if fusion else None, summary, head_params)
             display(fig); plt.close(fig)
-    sr.observe(update, names='value'); sm.observe(update, names='value')
+    for s in sliders.values(): s.observe(update, names='value')
     update()
-    box = W.VBox([W.HBox([sr, sm]), readout, chart])
-    box.sliders, box.readout, box.chart = (sr, sm), readout, chart
+    rows = [W.HBox(list(sliders.values())), W.HBox([readout, measured]), chart]
+    box = W.VBox(rows)
+    box.sliders, box.readout, box.measured, box.chart, box.model = tuple(sliders.values()), readout, measured, chart, model
+    box.points = []
+    if model is not None:
+        button = W.Button(description='train this setting', button_style='warning', icon='play')
+        button.add_class('fusion-nb-train')
+        status = W.HTML(); status.add_class('fusion-nb-train-status')
+        def draw(points):
+            box.points = points
+            kr, km = ks()
+            with curve:
+                curve.clear_output(wait=True)
+                fig = box.curve_fig = plot_training(points, f'ResNet50 {kr}, MobileNetV2 {km} trainable blocks: fit() on '
+                                                          f'{"synthetic images" if data is None else "the loaded data"}')
+                display(fig); plt.close(fig)
+            status.value = (f"{len(points)} epoch(s) in {points[-1]['seconds']:.1f} s; training loss "
+                            f"{points[-1]['train_loss']:.3f}, validation accuracy {points[-1]['val_acc']:.1f}%")
+        def on_click(_):
+            button.disabled = True
+            status.value = 'training…'
+            try: train_briefly(model, data, train_seconds, on_epoch=draw)
+            except Exception as e: status.value = f'training failed: {type(e).__name__}: {e}'
+            finally: button.disabled = False
+        button.on_click(on_click)
+        box.children = (*rows, W.HBox([button, status]), curve)
+        box.button, box.status, box.curve = button, status, curve
     return box

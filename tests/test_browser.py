@@ -1,7 +1,8 @@
 """The unfreeze sliders as a student meets them: a real JupyterLab server on localhost with a fresh kernel,
-Debian's Chromium driven by Playwright, the backbones notebook opened in it, the slider cell run, each
-slider moved, and the readout checked against `fusion_nb.backbones.trainable_summary`. A screenshot is
-saved as an artifact (env FUSION_NB_ARTIFACTS, else tests/artifacts/).
+Debian's Chromium driven by Playwright, the backbones notebook opened in it (with the committed sweep file where the
+notebook reads it), the slider cell run, each slider moved, and the readout checked against the same model in this
+process (built and frozen as the slider cell's), the measured numbers against the sweep file, and the train button
+pressed until its curve is drawn. A screenshot is saved as an artifact (env FUSION_NB_ARTIFACTS, else tests/artifacts/).
 
 Needs /usr/bin/chromium (Debian's package, installed by tools/install_browser.sh) and the `playwright`
 Python package (in ".[dev]"). Playwright's own browser download (`playwright install`) is never used. In
@@ -34,7 +35,10 @@ CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic'
 NOTEBOOK = NBS / '02_backbones.ipynb'
 SLIDER_CALL, SLIDER_DEF = 'unfreeze_widget(', 'def unfreeze_widget('   # the slider cell calls, not defines, it
 SLIDERS = {'resnet50': '.fusion-nb-slider-resnet50', 'mobilenetv2': '.fusion-nb-slider-mobilenetv2'}
-READOUT = '.fusion-nb-readout'
+READOUT, MEASURED = '.fusion-nb-readout', '.fusion-nb-measured'
+TRAIN, CURVE, STATUS = '.fusion-nb-train', '.fusion-nb-train-curve', '.fusion-nb-train-status'
+SWEEP = ROOT / 'results' / 'cpu' / 'unfreeze_sweep.json'      # the notebook reads ../results/cpu/unfreeze_sweep.json
+TRAIN_S = 180          # the button trains for about 10 s; the first epoch also builds the data and warms up
 IN_CI = os.environ.get('CI', '').lower() in ('1', 'true', 'yes')
 # Generous but bounded. Measured on this 2-core CPU at load 6-9: server up in ~5 s, page and kernel ~10 s, the
 # slider cell (torch import, block counts) ~8-10 s, each slider setting ~1-2 s; ~45 s for the whole test.
@@ -105,6 +109,9 @@ def lab(tmp_path):
     root, runtime, config, data, ipy = (tmp_path / n for n in ('root', 'runtime', 'config', 'data', 'ipython'))
     for d in (root, runtime, config, data, ipy): d.mkdir()
     shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
+    if not SWEEP.exists(): pytest.fail(f'{SWEEP} is missing: tools/unfreeze_sweep.py writes it')
+    (tmp_path / 'results' / 'cpu').mkdir(parents=True)
+    shutil.copy(SWEEP, tmp_path / 'results' / 'cpu' / SWEEP.name)   # where the notebook's ../results/cpu finds it
     _write_settings(config)
     port, token = _free_port(), secrets.token_hex(24)
     env = {**os.environ, 'JUPYTER_RUNTIME_DIR': str(runtime), 'JUPYTER_CONFIG_DIR': str(config),
@@ -218,9 +225,14 @@ def test_sliders_in_jupyterlab(browser_tools, lab, capsys):
     expect, sync_playwright = browser_tools
     t0 = time.monotonic()
     log = lambda msg: print(f'[{time.monotonic() - t0:6.1f} s] {msg}', flush=True)
-    from fusion_nb.backbones import trainable_summary
-    trainable_summary(0, 0)                                 # counts blocks once (builds both models, no weights)
-    log('fusion_nb.backbones imported in the test process')
+    from fusion_nb.backbones import load_sweep, model_summary, sweep_cell
+    from fusion_nb.fusion import architecture
+    model = architecture('fusion_finetune')                 # the slider cell's model, to read its counts from
+    sweep = load_sweep(SWEEP)
+    def expected(k_resnet, k_mobilenet):
+        model.backbones['resnet50'].freeze(k_resnet); model.backbones['mobilenetv2'].freeze(k_mobilenet)
+        return model_summary(model)
+    log('fusion_nb imported in the test process; the model built')
     idx, standalone = _slider_cell(NOTEBOOK)
     shot = _artifacts() / 'browser_sliders.png'
     with sync_playwright() as pw:
@@ -266,15 +278,28 @@ def test_sliders_in_jupyterlab(browser_tools, lab, capsys):
             s_resnet, s_mobilenet = cell.locator(SLIDERS['resnet50']), cell.locator(SLIDERS['mobilenetv2'])
             max_r, max_m = _slider_max(s_resnet), _slider_max(s_mobilenet)
             assert max_r >= 3 and max_m >= 3, (max_r, max_m)
-            # each slider alone, both together, both at their maximum, and back down
-            settings = [(0, 0), (3, 0), (3, 2), (0, 1), (max_r, max_m), (1, 3)]
+            measured = cell.locator(MEASURED)
+            # each slider alone, both together, both at their maximum, a setting outside the sweep, and back down
+            settings = [(0, 0), (3, 0), (3, 2), (0, 1), (max_r, max_m), (1, 3), (3, 3)]
+            assert any(sweep_cell(sweep, *k) for k in settings) and not all(sweep_cell(sweep, *k) for k in settings)
             for k_resnet, k_mobilenet in settings:
                 _set_slider(expect, s_resnet, k_resnet)
                 _set_slider(expect, s_mobilenet, k_mobilenet)
-                _check_readout(expect, readout, trainable_summary(k_resnet, k_mobilenet))
-                log(f'readout checked for k_resnet={k_resnet}, k_mobilenet={k_mobilenet}')
+                _check_readout(expect, readout, expected(k_resnet, k_mobilenet))
+                r = sweep_cell(sweep, k_resnet, k_mobilenet)
+                shown = f"held-out accuracy {r['heldout_acc']:.2f}%, test accuracy {r['test_acc']:.2f}%" if r else 'not measured'
+                expect(measured).to_contain_text(shown, timeout=STEP_S * 1000)
+                log(f'readout and measured numbers checked for k_resnet={k_resnet}, k_mobilenet={k_mobilenet}'
+                    f' ({"in the sweep" if r else "not in the sweep"})')
+            # the button trains the setting (3, 3) with fit and draws its curve
+            cell.locator(TRAIN).click()
+            expect(cell.locator(f'{CURVE} img')).to_be_visible(timeout=TRAIN_S * 1000)
+            expect(cell.locator(STATUS)).to_contain_text('epoch(s) in', timeout=TRAIN_S * 1000)
+            expect(cell.locator(TRAIN)).to_be_enabled(timeout=TRAIN_S * 1000)      # training finished
+            assert 'failed' not in cell.locator(STATUS).inner_text()
+            log(f'train button: {cell.locator(STATUS).inner_text()}')
             s_resnet.scroll_into_view_if_needed()
-            page.screenshot(path=str(shot))
+            page.screenshot(path=str(shot), full_page=True)
         except BaseException:
             if page is not None:
                 try: page.screenshot(path=str(_artifacts() / 'browser_sliders_failure.png'))

@@ -56,10 +56,16 @@ def test_page_problems_finds_what_it_looks_for():
                  {'output_type': 'stream', 'name': 'stdout', 'text': 'saved to /tmp/run/results.json\n'},
                  {'output_type': 'stream', 'name': 'stdout', 'text': 'epoch 1\r epoch 2'},
                  {'output_type': 'stream', 'name': 'stdout', 'text': 'line\n' * 60},
-                 {'output_type': 'error', 'ename': 'E', 'evalue': '', 'traceback': ['E']}]}]
+                 {'output_type': 'error', 'ename': 'E', 'evalue': '', 'traceback': ['E']}]},
+             {'cell_type': 'code', 'source': '#| eval: false\nunfreeze_widget()', 'metadata': {}, 'outputs': [
+                 {'output_type': 'execute_result', 'metadata': {}, 'execution_count': 1, 'data': {
+                     'text/plain': "VBox(children=(HBox(children=(IntSlider(value=3, description='ResNet50 blocks'),)),))",
+                     'application/vnd.jupyter.widget-view+json': {'model_id': 'abc', 'version_major': 2, 'version_minor': 0}}}]},
+             {'cell_type': 'code', 'source': 'w', 'metadata': {}, 'outputs': [
+                 {'output_type': 'execute_result', 'metadata': {}, 'execution_count': 2, 'data': {'text/plain': 'HBox(children=())'}}]}]
     found = page_problems({'cells': cells})
     for what in ('raw `#|` directive', 'cell 1: a figure without', 'stderr', 'absolute path', 'control characters',
-                 'lines of output', 'an error'):
+                 'lines of output', 'an error', 'cell 4: a widget left in the page (VBox(', 'cell 5: a widget left in the page (HBox('):
         assert any(what in p for p in found), (what, found)
     assert not any(p.startswith('cell 2') for p in found), found
 

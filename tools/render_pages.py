@@ -18,6 +18,9 @@ MAX_TEXT_LINES = 60          # a longer text output is a wall, not an example (`
 MAX_IMAGE_KB = 400           # one figure; more is a slow page
 _ABS = re.compile(r'(?<![\w.])/(?:work|tmp|root|home|Users|private|var/folders|content)/')   # paths of a machine
 _OPTION = re.compile(r'^#\|\s*([\w-]+)\s*:?\s*(.*)$')
+# the text a widget leaves where a live kernel would draw it: on a static page a repr, not a picture
+_WIDGET_REPR = re.compile(r'\b(?:VBox|HBox|GridBox|IntSlider|FloatSlider|IntRangeSlider|Button)\(')
+_WIDGET_MIME = 'application/vnd.jupyter.widget-view+json'
 # nbdev_docs' pre-processing without Quarto, _proc/ from nbs/ (tests/test_docs.py runs it too)
 PROC_CODE = '''
 from nbdev.quarto import refresh_quarto_yml, nbdev_sidebar
@@ -66,6 +69,10 @@ def page_problems(nb: dict) -> list[str]:
             if o['output_type'] == 'error': problems.append(f'{where}: an error in the output')
             if o['output_type'] == 'stream' and o.get('name') == 'stderr' and text.strip():
                 problems.append(f'{where}: stderr in the output (warnings or a log): {text.strip()[:120]!r}')
+            if _WIDGET_REPR.search(text) or _WIDGET_MIME in o.get('data', {}):
+                problems.append(f'{where}: a widget left in the page ({(_WIDGET_REPR.search(text) or [_WIDGET_MIME])[0]}…): '
+                                'a static page cannot draw it; show a static figure of the same information, and clear '
+                                'the widget cell (`#| eval: false`) of its output')
             if _ABS.search(text): problems.append(f'{where}: an absolute path in the output: {_ABS.search(text).group(0)}…')
             if '\r' in text or '\x1b[' in text: problems.append(f'{where}: progress-bar control characters in the output')
             if 'text/html' not in o.get('data', {}) and text.count('\n') + 1 > MAX_TEXT_LINES:
