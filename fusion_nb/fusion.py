@@ -16,9 +16,9 @@ from .backbones import (DEFAULT_WEIGHTS, DISPLAY_NAMES, Backbone, check_backbone
 
 # %% auto #0
 __all__ = ['HEADS', 'INITS', 'FINETUNE_BLOCKS', 'SETUPS', 'CASE_STUDY_SETUPS', 'MEMBERS_FIRST', 'CONTROLS', 'REFERENCES',
-           'SETUP_NAMES', 'layer_text', 'ConcatHead', 'LinearHead', 'ProjectedHead', 'GatedHead', 'gate_by_class',
-           'plot_gate_by_class', 'FusionModel', 'Setup', 'get_setup', 'make_head', 'architecture', 'build_model',
-           'LogitAverage', 'needs', 'init_of', 'feature_scales', 'plot_pipeline']
+           'SETUP_NAMES', 'layer_text', 'ConcatHead', 'LinearHead', 'ProjectedHead', 'feature_scales', 'GatedHead',
+           'gate_by_class', 'plot_gate_by_class', 'FusionModel', 'Setup', 'get_setup', 'make_head', 'architecture',
+           'build_model', 'LogitAverage', 'needs', 'init_of', 'plot_pipeline']
 
 # %% ../nbs/03_fusion.ipynb #403e7029
 def layer_text(m: nn.Module) -> str:
@@ -71,6 +71,15 @@ class ProjectedHead(nn.Module):
     def describe(self) -> list[str]:
         lines = [f'branch {i + 1}: ' + ' + '.join(layer_text(m) for m in p) for i, p in enumerate(self.proj)]
         return lines + [f'concat → {self.mlp[0].in_features}'] + [layer_text(m) for m in self.mlp]
+
+# %% ../nbs/03_fusion.ipynb #9a0759ca
+def feature_scales(feats, names=('resnet50', 'mobilenetv2')) -> dict:
+    "Per branch of pooled features `feats` (a list of N×d tensors): its width, mean vector length, mean |feature|, and mean share of the concatenated vector's squared length."
+    sq = [f.float().pow(2).sum(1) for f in feats]
+    total = sum(sq)
+    return {n: dict(dims=int(f.shape[1]), norm=float(s.sqrt().mean()), mean_abs=float(f.float().abs().mean()),
+                    share=float((s / total.clamp_min(1e-12)).mean())) for n, f, s in zip(names, feats, sq)}
+
 
 # %% ../nbs/03_fusion.ipynb #543f82f8
 class GatedHead(nn.Module):
@@ -284,15 +293,6 @@ def init_of(name: str, weights: str | None) -> str:
     "Where setup `name`'s backbones start: 'imagenet', 'random' (weights=None) or 'members' (the run's trained baselines)."
     if name in REFERENCES or get_setup(name).init == 'members': return 'members'
     return 'random' if get_weights(_BOTH[0], weights) is None else 'imagenet'
-
-# %% ../nbs/03_fusion.ipynb #9a0759ca
-def feature_scales(feats, names=('resnet50', 'mobilenetv2')) -> dict:
-    "Per branch of pooled features `feats` (a list of N×d tensors): its width, mean vector length, mean |feature|, and mean share of the concatenated vector's squared length."
-    sq = [f.float().pow(2).sum(1) for f in feats]
-    total = sum(sq)
-    return {n: dict(dims=int(f.shape[1]), norm=float(s.sqrt().mean()), mean_abs=float(f.float().abs().mean()),
-                    share=float((s / total.clamp_min(1e-12)).mean())) for n, f, s in zip(names, feats, sq)}
-
 
 # %% ../nbs/03_fusion.ipynb #5fd23d96
 def _box(ax, x, y, w, h, text, fc, fontsize=9, **kw):
