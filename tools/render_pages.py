@@ -14,8 +14,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PROC, OUT = ROOT / '_proc', ROOT / '_render'
-MAX_TEXT_LINES = 60          # a longer text output is a wall, not an example (`--help` is 56 lines)
+MAX_TEXT_LINES = 40          # a longer text output is a wall, not an example (a 55-line `--help` was one)
 MAX_IMAGE_KB = 400           # one figure; more is a slow page
+# What Quarto 1.11's page showed (tools/site_check.py measures it in Chromium): the text column is 678 px at 1280 px,
+# so a figure wider than about twice that is shrunk past reading, and a text output line of more than about 100
+# characters is cut off or wraps into a ragged block.
+MAX_FIGURE_PX = 1400
+MAX_LINE_CHARS = 100
+# pandoc's Markdown (Quarto's) needs a blank line before a list: "Runs:\n- a\n- b" shows "Runs: - a - b"
+_LIST_ITEM = re.compile(r'^ {0,3}(?:[-*+]|\d+[.)])\s+\S')
 _ABS = re.compile(r'(?<![\w.])/(?:work|tmp|root|home|Users|private|var/folders|content)/')   # paths of a machine
 _OPTION = re.compile(r'^#\|\s*([\w-]+)\s*:?\s*(.*)$')
 # the text a widget leaves where a live kernel would draw it: on a static page a repr, not a picture
@@ -53,6 +60,30 @@ def _output_text(o) -> str:
     return ''
 
 
+def raw_lists(md: str) -> list[str]:
+    "Lines of Markdown `md` that start a list right after a paragraph line: pandoc shows them as raw text."
+    out, fence, lines = [], False, md.splitlines()
+    for i, line in enumerate(lines):
+        if line.lstrip().startswith(('```', '~~~')): fence = not fence; continue
+        if fence or i == 0 or not _LIST_ITEM.match(line): continue
+        prev = lines[i - 1]
+        if prev.strip() and not _LIST_ITEM.match(prev) and not prev.startswith((' ', '\t', '#', '|', '>')):
+            out.append(f'{prev.strip()[-40:]!r} then {line.strip()[:40]!r}')
+    return out
+
+
+def image_width(o) -> int | None:
+    "The pixel width of a PNG or JPEG output, from its bytes."
+    import base64, io
+    d = o.get('data', {})
+    b64 = d.get('image/png') or d.get('image/jpeg')
+    if not b64: return None
+    try:
+        from PIL import Image
+        return Image.open(io.BytesIO(base64.b64decode(''.join(b64)))).size[0]
+    except Exception: return None
+
+
 def page_problems(nb: dict) -> list[str]:
     "What a reader would trip over on the page made from pre-processed notebook `nb`."
     problems = []
@@ -61,6 +92,7 @@ def page_problems(nb: dict) -> list[str]:
         if cell['cell_type'] == 'markdown':
             if re.search(r'^#\|', src, re.M): problems.append(f'{where}: a raw `#|` directive in prose')
             if _ABS.search(src): problems.append(f'{where}: an absolute path in prose')
+            for r in raw_lists(src): problems.append(f'{where}: a list without a blank line before it shows as raw text: {r}')
             continue
         if cell['cell_type'] != 'code': continue
         opts = cell_options(src)
@@ -75,6 +107,13 @@ def page_problems(nb: dict) -> list[str]:
                                 'the widget cell (`#| eval: false`) of its output')
             if _ABS.search(text): problems.append(f'{where}: an absolute path in the output: {_ABS.search(text).group(0)}…')
             if '\r' in text or '\x1b[' in text: problems.append(f'{where}: progress-bar control characters in the output')
+            data = o.get('data', {})
+            if 'text/markdown' in data:
+                for r in raw_lists(text): problems.append(f'{where}: a list without a blank line before it shows as raw text: {r}')
+            elif 'text/html' not in data and not any(k.startswith('image/') for k in data):
+                long = [l for l in text.splitlines() if len(l) > MAX_LINE_CHARS]
+                if long: problems.append(f'{where}: {len(long)} output line(s) over {MAX_LINE_CHARS} characters, the longest '
+                                         f'{max(map(len, long))}: {long[0][:60]!r}… (wrap it, or show it as Markdown)')
             if 'text/html' not in o.get('data', {}) and text.count('\n') + 1 > MAX_TEXT_LINES:
                 problems.append(f'{where}: {text.count(chr(10)) + 1} lines of output (more than {MAX_TEXT_LINES})')
             img = o.get('data', {}).get('image/png') or o.get('data', {}).get('image/jpeg')
@@ -82,6 +121,10 @@ def page_problems(nb: dict) -> list[str]:
                 kb = len(''.join(img)) * 3 / 4 / 1024
                 if kb > MAX_IMAGE_KB: problems.append(f'{where}: a {kb:.0f} KB image (more than {MAX_IMAGE_KB})')
                 if not opts.get('fig-alt'): problems.append(f'{where}: a figure without `#| fig-alt:`')
+                w = image_width(o)
+                if w and w > MAX_FIGURE_PX:
+                    problems.append(f'{where}: a figure {w} px wide (more than {MAX_FIGURE_PX}): the page shrinks it past '
+                                    'reading; shorten its title, give it a smaller figsize')
     return problems
 
 

@@ -1,0 +1,137 @@
+"""Read the site Quarto built (`nbdev_docs` writes `_docs/`) the way a reader meets it: Debian's Chromium, driven by
+Playwright, opens every page at a desktop width and at a phone width, saves a full-page screenshot of each, and
+measures what a reader would trip over.
+
+    nbdev_docs                                     # needs Quarto on PATH (see CONTRIBUTING.md)
+    python tools/site_check.py                     # _docs/ -> site_check/*.png and a report; exit 1 on a problem
+    python tools/site_check.py --widths 1280 --pages results
+
+What it measures on each page (the layout Quarto gives, which tools/render_pages.py cannot see):
+- a code, output or table block whose content is wider than the block (the reader must scroll sideways, or the text
+  is cut off);
+- display math wider than the text column;
+- a figure whose file is more than 2.2x wider than it is drawn (its text is shrunk past reading);
+- a link into the repository on GitHub whose file is not in the repository (e.g. "View source" without `nbs/`);
+- a page without a link to the next or the previous page;
+- a caption or paragraph showing raw Markdown list markers.
+Needs /usr/bin/chromium (tools/install_browser.sh) and the `playwright` package (in ".[dev]"); Playwright's own browser
+download is never used. CI has no Quarto, so CI runs tools/render_pages.py, which checks the same things it can see in
+the pre-processed notebooks.
+"""
+from __future__ import annotations
+import argparse, functools, http.server, os, re, subprocess, sys, threading
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = os.environ.get('FUSION_NB_CHROMIUM', '/usr/bin/chromium')
+ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+        '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-proxy-server']
+MAX_SHRINK = 2.2         # a figure drawn at less than 1/2.2 of its pixel width has text too small to read
+
+# Run in the page: one entry per problem, each [kind, detail].
+MEASURE = r'''() => {
+  const out = [];
+  const main = document.querySelector('main') || document.body;
+  const col = main.getBoundingClientRect().width;
+  for (const el of main.querySelectorAll('pre, .cell-output-display table, .table-responsive, table')) {
+    if (el.closest('.callout-collapse.collapse:not(.show)')) continue;   // a collapsed solution
+    if (el.scrollWidth > el.clientWidth + 2) {
+      const t = (el.innerText || '').split('\n').reduce((a, b) => a.length >= b.length ? a : b, '');
+      out.push(['wide block', `${el.tagName.toLowerCase()} ${el.scrollWidth}px in ${el.clientWidth}px: ${t.slice(0, 90)}`]);
+    }
+  }
+  for (const el of main.querySelectorAll('.math.display, mjx-container[display="true"], .katex-display')) {
+    const w = el.scrollWidth, r = el.getBoundingClientRect().width;
+    if (w > col + 2 || w > r + 2) out.push(['wide math', `${w}px in a ${Math.round(col)}px column: ${(el.textContent || '').slice(0, 60)}`]);
+  }
+  for (const img of main.querySelectorAll('img')) {
+    const r = img.getBoundingClientRect();
+    if (img.naturalWidth && r.width && img.naturalWidth / r.width > %SHRINK%)
+      out.push(['shrunk figure', `${img.naturalWidth}px drawn at ${Math.round(r.width)}px: ${img.getAttribute('src').slice(0, 60)}`]);
+    if (img.naturalWidth === 0 && !img.src.startsWith('data:')) out.push(['missing image', img.getAttribute('src')]);
+  }
+  for (const el of main.querySelectorAll('p, figcaption, caption, td')) {
+    if (/(^|:\s)- \S.*\s- \S/.test(el.textContent)) out.push(['raw list', el.textContent.slice(0, 90)]);
+  }
+  const links = [...document.querySelectorAll('a[href]')].map(a => a.href);
+  const nav = document.querySelector('.page-navigation, nav.page-navigation');
+  const navLinks = nav ? [...nav.querySelectorAll('a[href]')].length : 0;
+  return {problems: out, links, navLinks, width: Math.round(col)};
+}'''.replace('%SHRINK%', str(MAX_SHRINK))
+
+
+def _serve(folder: Path):
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    handler.log_message = lambda *a: None
+    srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
+def _repo_files() -> set[str]:
+    out = subprocess.run(['git', 'ls-files'], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    files = set(out.split())
+    return files | {str(Path(f).parent) for f in files}
+
+
+def _git_url() -> str:
+    import configparser
+    c = configparser.ConfigParser(); c.read(ROOT / 'settings.ini')
+    return c['DEFAULT']['git_url'].replace('%(user)s', c['DEFAULT']['user']).replace('%(repo)s', c['DEFAULT']['repo'])
+
+
+def repo_link_problems(links, git_url: str, files: set[str]) -> list[str]:
+    "Links into the repository on GitHub (`git_url`/blob|tree|edit/<branch>/<path>) whose path is not in `files`."
+    bad = []
+    pat = re.compile(re.escape(git_url) + r'/(?:blob|tree|edit|raw)/[^/]+/([^?#]+)')
+    for href in sorted(set(links)):
+        m = pat.match(href)
+        if m and m.group(1).rstrip('/') not in files: bad.append(f'a link to {m.group(1)}, which is not in the repository')
+    return bad
+
+
+def check(docs: Path, widths, pages=None, shots: Path | None = None) -> dict[str, list[str]]:
+    from playwright.sync_api import sync_playwright
+    srv = _serve(docs)
+    base = f'http://127.0.0.1:{srv.server_address[1]}'
+    files, git_url = _repo_files(), _git_url()
+    htmls = sorted(p.name for p in docs.glob('*.html') if not pages or p.stem in pages)
+    report = {}
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        for w in widths:
+            page = browser.new_page(viewport={'width': w, 'height': 900})
+            for name in htmls:
+                page.goto(f'{base}/{name}', wait_until='networkidle')
+                page.wait_for_timeout(300)                      # MathJax typesets after load
+                r = page.evaluate(MEASURE)
+                probs = [f'{k}: {d}' for k, d in r['problems']]
+                if w == widths[0]:
+                    probs += repo_link_problems(r['links'], git_url, files)
+                    if r['navLinks'] == 0 and name != '404.html': probs.append('no previous/next page links')
+                report[f'{name} @ {w}px'] = probs
+                if shots:
+                    shots.mkdir(parents=True, exist_ok=True)
+                    page.screenshot(path=str(shots / f'{Path(name).stem}-{w}.png'), full_page=True)
+            page.close()
+        browser.close()
+    srv.shutdown()
+    return report
+
+
+if __name__ == '__main__':
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--docs', default=str(ROOT / '_docs'), help='the built site (default: _docs/)')
+    ap.add_argument('--widths', type=int, nargs='+', default=[1280, 390], help='viewport widths in px')
+    ap.add_argument('--pages', nargs='*', help='page names without .html (default: all)')
+    ap.add_argument('--shots', default=str(ROOT / 'site_check'), help='folder for the screenshots')
+    a = ap.parse_args()
+    docs = Path(a.docs)
+    if not (docs / 'index.html').exists():
+        sys.exit(f'site_check: no {docs}/index.html; build the site first with `nbdev_docs` (Quarto on PATH)')
+    rep = check(docs, a.widths, a.pages, Path(a.shots))
+    for k, v in rep.items():
+        print(f'{k}: {"ok" if not v else f"{len(v)} problem(s)"}')
+        for p in v: print(f'  - {p}')
+    print(f'screenshots in {a.shots}/')
+    sys.exit(1 if any(rep.values()) else 0)
