@@ -14,7 +14,7 @@ import yaml
 from conftest import BIN, NBS, NOTEBOOKS, ROOT, git_state, run
 
 sys.path.insert(0, str(ROOT / 'tools'))
-from render_pages import PROC_CODE, page_problems, render  # noqa: E402
+from render_pages import PROC_CODE, link_problems, page_problems, render, repo_files  # noqa: E402
 
 
 def _cells(nb): return json.loads(nb.read_text())['cells']
@@ -94,6 +94,17 @@ def _png(width: int) -> str:
     buf = io.BytesIO(); Image.new('RGB', (width, 10), 'white').save(buf, format='PNG')
     return base64.b64encode(buf.getvalue()).decode()
 
+def test_link_problems_finds_broken_links():
+    "Links into the repository, relative or by GitHub URL, must name tracked files; other links are not checked here."
+    md = ('[next](03_fusion.ipynb#the-heads) [run](../results/cpu/README.md) [bench](https://github.com/fusion-nb/fusion_nb/tree/main/bench) '
+          '[gone](04_trainig.ipynb) [old](https://github.com/fusion-nb/fusion_nb/blob/main/01_dataset.ipynb) [web](https://quarto.org) [up](#top)')
+    out = {'output_type': 'display_data', 'metadata': {}, 'data': {'text/markdown': '[table](../results/cpu/table.mdx)'}}
+    found = link_problems({'cells': [{'cell_type': 'markdown', 'source': md, 'metadata': {}},
+                                     {'cell_type': 'code', 'source': 'x', 'metadata': {}, 'outputs': [out]}]}, repo_files())
+    assert [p.split(': a link to ')[1].split(',')[0] for p in found] == [
+        '04_trainig.ipynb', 'https://github.com/fusion-nb/fusion_nb/blob/main/01_dataset.ipynb', '../results/cpu/table.mdx'], found
+
+
 def test_site_configuration():
     q = yaml.safe_load((NBS / '_quarto.yml').read_text())
     assert q['project']['type'] == 'website'
@@ -103,6 +114,8 @@ def test_site_configuration():
     listed = json.dumps(side)
     for nb in NOTEBOOKS + [NBS / 'index.ipynb']:
         assert nb.name in listed, f'{nb.name} is missing from nbs/sidebar.yml'
+    assert q['website']['repo-subdir'] == 'nbs', '"View source" must link to nbs/<notebook>'
+    assert q['website']['page-navigation'] is True and q['format']['html']['code-overflow'] == 'wrap'
     ny = yaml.safe_load((NBS / 'nbdev.yml').read_text())
     assert ny['project']['output-dir'] == '_docs'
 

@@ -9,7 +9,7 @@ shows does not (hidden cells are gone, outputs are the committed ones). Quarto r
 them from the page; so does this. `page_problems` is what tests/test_docs.py checks on every page.
 """
 from __future__ import annotations
-import argparse, json, re, subprocess, sys
+import argparse, json, posixpath, re, subprocess, sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -128,6 +128,34 @@ def page_problems(nb: dict) -> list[str]:
     return problems
 
 
+_LINK = re.compile(r'\]\(<?([^)\s>]+)>?(?:\s+"[^"]*")?\)|href="([^"]+)"')
+_REPO_URL = re.compile(r'https://github\.com/fusion-nb/fusion_nb/(?:blob|tree|raw|edit)/[^/]+/([^?#]+)')
+
+
+def repo_files(root: Path = ROOT) -> set[str]:
+    "The files git tracks under `root`, and their folders."
+    files = set(subprocess.run(['git', 'ls-files'], cwd=root, capture_output=True, text=True, check=True).stdout.split())
+    return files | {str(p) for f in files for p in Path(f).parents if str(p) != '.'}
+
+
+def link_problems(nb: dict, files: set[str], here: str = 'nbs') -> list[str]:
+    """Links in a page's prose and Markdown outputs that point into the repository (relative to `here`, or to its
+    GitHub URL) at a file git does not track."""
+    problems = []
+    for i, cell in enumerate(nb['cells']):
+        texts = [_src(cell)] if cell['cell_type'] == 'markdown' else \
+                [''.join(o['data']['text/markdown']) for o in cell.get('outputs', []) if 'text/markdown' in o.get('data', {})]
+        for text in texts:
+            for m in _LINK.finditer(text):
+                url = m.group(1) or m.group(2)
+                g = _REPO_URL.match(url)
+                if g: target = g.group(1).rstrip('/')
+                elif re.match(r'^([a-z][a-z0-9+.-]*:|#|/)', url): continue
+                else: target = posixpath.normpath(posixpath.join(here, url.split('#')[0]))
+                if target not in files: problems.append(f'cell {i}: a link to {url}, which is not a file of the repository')
+    return problems
+
+
 def strip_options(nb: dict) -> dict:
     "Drop the `#| ` option lines from code cells, and the code of `echo: false` cells, as Quarto does when it renders them."
     for cell in nb['cells']:
@@ -148,11 +176,11 @@ def render(names=None, proc: bool = True) -> dict[str, list[str]]:
     from nbconvert.preprocessors import TagRemovePreprocessor
     import nbformat
     OUT.mkdir(exist_ok=True)
-    report = {}
+    report, files = {}, repo_files()
     for p in sorted(PROC.glob('*.ipynb')):
         if names and p.stem not in names: continue
         nb = json.loads(p.read_text())
-        report[p.name] = page_problems(nb)
+        report[p.name] = page_problems(nb) + link_problems(nb, files)
         exporter = HTMLExporter()
         exporter.register_preprocessor(TagRemovePreprocessor(remove_input_tags={'remove_input'}, enabled=True), enabled=True)
         html, _ = exporter.from_notebook_node(nbformat.reads(json.dumps(strip_options(nb)), as_version=4))

@@ -5,16 +5,18 @@ measures what a reader would trip over.
     nbdev_docs                                     # needs Quarto on PATH (see CONTRIBUTING.md)
     python tools/site_check.py                     # _docs/ -> site_check/*.png and a report; exit 1 on a problem
     python tools/site_check.py --widths 1280 --pages results
+    python tools/site_check.py --mathjax node_modules/mathjax   # offline: typeset the math with a local MathJax 3
 
 What it measures on each page (the layout Quarto gives, which tools/render_pages.py cannot see):
-- a code, output or table block whose content is wider than the block (the reader must scroll sideways, or the text
-  is cut off);
-- display math wider than the text column;
+- at a desktop width, a code, output or table block whose content is wider than the block (the reader must scroll
+  sideways, or the text is cut off), and display math wider than the text column;
+- at any width, a page that scrolls sideways;
 - a figure whose file is more than 2.2x wider than it is drawn (its text is shrunk past reading);
 - a link into the repository on GitHub whose file is not in the repository (e.g. "View source" without `nbs/`);
 - a page without a link to the next or the previous page;
 - a caption or paragraph showing raw Markdown list markers.
-Needs /usr/bin/chromium (tools/install_browser.sh) and the `playwright` package (in ".[dev]"); Playwright's own browser
+The pages load MathJax from a CDN; without network, `--mathjax` serves a local copy (`npm install mathjax@3`) in its
+place, so that display math is typeset and measured. Needs /usr/bin/chromium (tools/install_browser.sh) and the `playwright` package (in ".[dev]"); Playwright's own browser
 download is never used. CI has no Quarto, so CI runs tools/render_pages.py, which checks the same things it can see in
 the pre-processed notebooks.
 """
@@ -33,20 +35,24 @@ MEASURE = r'''() => {
   const out = [];
   const main = document.querySelector('main') || document.body;
   const col = main.getBoundingClientRect().width;
-  for (const el of main.querySelectorAll('pre, .cell-output-display table, .table-responsive, table')) {
+  // At a desktop width every block must fit the column. On a phone a wide formula, table or output may scroll in
+  // its own box (styles.css), but the page itself must not scroll sideways.
+  const desktop = window.innerWidth >= 800;
+  for (const el of desktop ? main.querySelectorAll('pre, .cell-output-display table, .table-responsive, table') : []) {
     if (el.closest('.callout-collapse.collapse:not(.show)')) continue;   // a collapsed solution
     if (el.scrollWidth > el.clientWidth + 2) {
       const t = (el.innerText || '').split('\n').reduce((a, b) => a.length >= b.length ? a : b, '');
       out.push(['wide block', `${el.tagName.toLowerCase()} ${el.scrollWidth}px in ${el.clientWidth}px: ${t.slice(0, 90)}`]);
     }
   }
-  for (const el of main.querySelectorAll('.math.display, mjx-container[display="true"], .katex-display')) {
+  for (const el of desktop ? main.querySelectorAll('.math.display') : []) {
     const w = el.scrollWidth, r = el.getBoundingClientRect().width;
     if (w > col + 2 || w > r + 2) out.push(['wide math', `${w}px in a ${Math.round(col)}px column: ${(el.textContent || '').slice(0, 60)}`]);
   }
   for (const img of main.querySelectorAll('img')) {
     const r = img.getBoundingClientRect();
-    if (img.naturalWidth && r.width && img.naturalWidth / r.width > %SHRINK%)
+    if (/^https?:/.test(img.getAttribute('src'))) continue;                // a badge from elsewhere
+    if (window.innerWidth >= 800 && img.naturalWidth && r.width && img.naturalWidth / r.width > %SHRINK%)
       out.push(['shrunk figure', `${img.naturalWidth}px drawn at ${Math.round(r.width)}px: ${img.getAttribute('src').slice(0, 60)}`]);
     if (img.naturalWidth === 0 && !img.src.startsWith('data:')) out.push(['missing image', img.getAttribute('src')]);
   }
@@ -56,13 +62,18 @@ MEASURE = r'''() => {
   const links = [...document.querySelectorAll('a[href]')].map(a => a.href);
   const nav = document.querySelector('.page-navigation, nav.page-navigation');
   const navLinks = nav ? [...nav.querySelectorAll('a[href]')].length : 0;
+  if (document.documentElement.scrollWidth > window.innerWidth + 2)
+    out.push(['page scrolls sideways', `${document.documentElement.scrollWidth}px in a ${window.innerWidth}px window`]);
   return {problems: out, links, navLinks, width: Math.round(col)};
 }'''.replace('%SHRINK%', str(MAX_SHRINK))
 
 
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *a): pass
+
+
 def _serve(folder: Path):
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
-    handler.log_message = lambda *a: None
+    handler = functools.partial(_Quiet, directory=str(folder))
     srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     return srv
@@ -90,7 +101,7 @@ def repo_link_problems(links, git_url: str, files: set[str]) -> list[str]:
     return bad
 
 
-def check(docs: Path, widths, pages=None, shots: Path | None = None) -> dict[str, list[str]]:
+def check(docs: Path, widths, pages=None, shots: Path | None = None, mathjax: Path | None = None) -> dict[str, list[str]]:
     from playwright.sync_api import sync_playwright
     srv = _serve(docs)
     base = f'http://127.0.0.1:{srv.server_address[1]}'
@@ -101,9 +112,15 @@ def check(docs: Path, widths, pages=None, shots: Path | None = None) -> dict[str
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         for w in widths:
             page = browser.new_page(viewport={'width': w, 'height': 900})
+            if mathjax:                                  # cdn.jsdelivr.net/npm/mathjax@3/es5/... from the local copy
+                page.route(re.compile(r'.*/mathjax@3/(.*)'), lambda route: route.fulfill(
+                    path=str(mathjax / re.match(r'.*/mathjax@3/([^?#]*)', route.request.url).group(1))))
             for name in htmls:
                 page.goto(f'{base}/{name}', wait_until='networkidle')
-                page.wait_for_timeout(300)                      # MathJax typesets after load
+                if mathjax:                                     # MathJax typesets after load
+                    page.wait_for_function('() => !document.querySelector(".math.display") || '
+                                           'document.querySelector("mjx-container")', timeout=20000)
+                page.wait_for_timeout(500)
                 r = page.evaluate(MEASURE)
                 probs = [f'{k}: {d}' for k, d in r['problems']]
                 if w == widths[0]:
@@ -125,11 +142,12 @@ if __name__ == '__main__':
     ap.add_argument('--widths', type=int, nargs='+', default=[1280, 390], help='viewport widths in px')
     ap.add_argument('--pages', nargs='*', help='page names without .html (default: all)')
     ap.add_argument('--shots', default=str(ROOT / 'site_check'), help='folder for the screenshots')
+    ap.add_argument('--mathjax', help='a local MathJax 3 folder (node_modules/mathjax) to serve in place of the CDN')
     a = ap.parse_args()
     docs = Path(a.docs)
     if not (docs / 'index.html').exists():
         sys.exit(f'site_check: no {docs}/index.html; build the site first with `nbdev_docs` (Quarto on PATH)')
-    rep = check(docs, a.widths, a.pages, Path(a.shots))
+    rep = check(docs, a.widths, a.pages, Path(a.shots), Path(a.mathjax) if a.mathjax else None)
     for k, v in rep.items():
         print(f'{k}: {"ok" if not v else f"{len(v)} problem(s)"}')
         for p in v: print(f'  - {p}')
