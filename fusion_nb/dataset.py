@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_dataset.ipynb #64d0987f
 from __future__ import annotations
-import functools, hashlib, io, os, pickle, re, socket, warnings
+import functools, hashlib, io, os, pickle, re, socket, textwrap, warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -113,7 +113,9 @@ class ImageData:
 
     def __repr__(self):
         shape = lambda t: '×'.join(map(str, t.shape))
-        return (f'ImageData({self.source!r}: train {shape(self.x_train)}, test {shape(self.x_test)}, '
+        # two lines at most 88 characters wide, so the repr reads whole on a page as in a notebook
+        src = textwrap.fill(repr(self.source), 86, subsequent_indent='  ', break_on_hyphens=False)
+        return (f'ImageData({src}:\n  train {shape(self.x_train)}, test {shape(self.x_test)}, '
                 f'{len(self.classes)} classes, on {self.x_train.device})')
 
 # %% ../nbs/01_dataset.ipynb #9be3e7ce

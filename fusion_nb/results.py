@@ -17,10 +17,10 @@ import seaborn as sns
 __all__ = ['CASE_STUDY_SOURCE', 'CASE_STUDY', 'CASE_STUDY_LABELS', 'BASELINES', 'INIT_LABELS', 'RESULT_KEYS', 'ENV_KEYS',
            'DATA_KEYS', 'SETUP_KEYS', 'REFERENCE_KEYS', 'HISTORY_KEYS', 'POINT_STYLE', 'setup_label', 'check_results',
            'load_results', 'runs_of', 'recipe_text', 'has_holdout', 'run_summary', 'caption', 'table1',
-           'table1_markdown', 'plot_curves', 'plot_predictions', 'confusion', 'per_class_accuracy', 'plot_confusion',
-           'load_predictions', 'prediction_arrays', 'per_class_table', 'noise_points', 'paired_noise', 'compare',
-           'comparison_text', 'comparisons', 'controlled_text', 'describe', 'comparisons_table', 'seed_summary',
-           'paired_seeds', 'member_points', 'plot_member_points']
+           'table1_markdown', 'caption_markdown', 'plot_curves', 'plot_predictions', 'confusion', 'per_class_accuracy',
+           'plot_confusion', 'load_predictions', 'prediction_arrays', 'per_class_table', 'noise_points', 'paired_noise',
+           'compare', 'comparison_text', 'comparisons', 'controlled_text', 'describe', 'comparisons_table',
+           'seed_summary', 'paired_seeds', 'member_points', 'plot_member_points']
 
 # %% ../nbs/05_results.ipynb #f3d871bd
 CASE_STUDY_SOURCE = ("I. M. R. Postrero, H. W. Banaag and K. S. Englatica, \"Image Classification on CIFAR-10 Using "
@@ -168,9 +168,12 @@ def table1_markdown(results: dict) -> str:
             '|---|---:|---:|---:|---|']
     rows += [f"| {r['Model']} | {fmt(r['Case study (reported)'])} | {fmt(r['Ours, held-out'])} | {fmt(r['Ours, test'])} | "
              f"{r['Our backbones from']} |" for _, r in df.iterrows()]
-    notes = df.attrs['caption'].split('\n')
-    return '\n'.join(rows) + '\n\n' + notes[0] + '\n\n' + '\n'.join(f'- {l}' for l in notes[1:]) + \
-           f'\n\nCase study: {CASE_STUDY_SOURCE}.\n'
+    return '\n'.join(rows) + '\n\n' + caption_markdown(df.attrs['caption'])
+
+def caption_markdown(caption: str) -> str:
+    "Table 1's `caption` as Markdown: its first line, its runs as a list (after a blank line, or pandoc shows the list as raw text), the case study's source."
+    notes = caption.split('\n')
+    return notes[0] + '\n\n' + '\n'.join(f'- {l}' for l in notes[1:]) + f'\n\nCase study: {CASE_STUDY_SOURCE}.\n'
 
 
 # %% ../nbs/05_results.ipynb #0e30a077
@@ -194,8 +197,9 @@ def plot_curves(results: dict, baselines: Sequence[str] = BASELINES, figsize=(11
         ax.xaxis.get_major_locator().set_params(integer=True)
         if panels[i]: ax.legend(fontsize=8)
     axs[0].set_ylabel('accuracy (%)')
-    run = runs_of(results)[0]
-    fig.suptitle(f"Accuracy curves. Ours: {run_summary(run)}", fontsize=8)
+    run = runs_of(results)[0]               # a short title: the run in full is in Table 1's caption
+    fig.suptitle(f"Fig. 3: {Path(str(run['data']['source'])).name}, {run['config'].get('img_size', '?')} px, "
+                 f"{run['env']['device']} (the run in full: Table 1's caption)", fontsize=10)
     fig.tight_layout()
     return fig
 
