@@ -4,10 +4,11 @@
 
 # %% ../nbs/04_training.ipynb #88d25b02
 from __future__ import annotations
-import contextlib, hashlib, math, re, time
+import contextlib, hashlib, math, re, textwrap, time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 
@@ -17,11 +18,11 @@ from .plumbing import atomic_write, progress_bar
 # %% auto #0
 __all__ = ['AMP_CHOICES', 'SCHEDULES', 'BF16_CAPABILITY', 'BASE_BATCH', 'WARMUP_STEPS', 'LR_RULES', 'PEAK_TFLOPS', 'TrainConfig',
            'check_config', 'get_device', 'amp_dtype', 'autocast', 'needs_scaler', 'precision', 'epoch_seed',
-           'onecycle_factor', 'warmup_factor', 'make_scheduler', 'scaled_lr', 'extract_features', 'FeatureBatches',
-           'uses_cache', 'feature_key', 'cached_features', 'evaluate', 'predict', 'save_checkpoint', 'load_checkpoint',
-           'slim_checkpoint', 'check_resume', 'train_epoch', 'fit', 'comparable', 'compile_mode', 'fused_adamw',
-           'make_optimizer', 'compile_step', 'peak_tflops', 'conv_backward_flops', 'training_flops', 'loss_spikes',
-           'recalibrate_bn']
+           'onecycle_factor', 'warmup_factor', 'make_scheduler', 'lr_curve', 'plot_lr_schedules', 'scaled_lr',
+           'extract_features', 'FeatureBatches', 'uses_cache', 'feature_key', 'cached_features', 'evaluate', 'predict',
+           'save_checkpoint', 'load_checkpoint', 'slim_checkpoint', 'check_resume', 'train_epoch', 'fit', 'comparable',
+           'plot_history', 'compile_mode', 'fused_adamw', 'make_optimizer', 'compile_step', 'peak_tflops',
+           'conv_backward_flops', 'training_flops', 'loss_spikes', 'recalibrate_bn']
 
 # %% ../nbs/04_training.ipynb #45c0d883
 @dataclass
@@ -42,6 +43,12 @@ class TrainConfig:
     n_views: int = 1                # cached views of the training set (frozen models only)
     warmup_steps: int = 0           # 'constant' only: a linear warm-up over this many steps (see *Batch size and learning rate*)
     compile: bool = False           # torch.compile the training step (see *Faster steps on a GPU*)
+
+    def __repr__(self) -> str:
+        "Every field, as the dataclass would show it, wrapped at 88 characters (the output stays readable)."
+        fields = ', '.join(f'{k}={v!r}' for k, v in asdict(self).items())
+        return textwrap.fill(fields, 87, initial_indent='TrainConfig(', subsequent_indent=' ' * 12,
+                             break_long_words=False, break_on_hyphens=False) + ')'
 
 AMP_CHOICES = ('auto', 'bf16', 'fp16', 'off')
 SCHEDULES = ('constant', 'onecycle')
@@ -133,6 +140,31 @@ def make_scheduler(opt, cfg: TrainConfig, steps_per_epoch: int):
         return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: warmup_factor(step, cfg.warmup_steps))
     total = cfg.epochs * steps_per_epoch
     return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: onecycle_factor(step, total))
+
+def lr_curve(cfg: TrainConfig, steps_per_epoch: int = 10) -> list[float]:
+    "The learning rate of every training step under `cfg`, read from an optimiser that `make_scheduler` drives."
+    opt = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=cfg.lr)
+    sched, lrs = make_scheduler(opt, cfg, steps_per_epoch), []
+    for _ in range(cfg.epochs * steps_per_epoch):
+        lrs.append(opt.param_groups[0]['lr']); opt.step()
+        if sched is not None: sched.step()
+    return lrs
+
+def plot_lr_schedules(cfgs: dict, steps_per_epoch: int = 10, title: str = 'Learning rate per step', ax=None):
+    "Draw `lr_curve` of each `TrainConfig` in `cfgs` (label: config), with the epoch boundaries dotted; returns the Figure."
+    if ax is None: fig, ax = plt.subplots(figsize=(8, 3.2))
+    else: fig = ax.figure
+    n = 0
+    for label, cfg in cfgs.items():
+        lrs = lr_curve(cfg, steps_per_epoch); n = max(n, len(lrs))
+        ax.plot(range(len(lrs)), lrs, drawstyle='steps-post', lw=1.8, label=label)
+    for e in range(steps_per_epoch, n, steps_per_epoch): ax.axvline(e, color='0.75', lw=0.8, ls=':', zorder=0)
+    ax.set_xlabel(f'training step ({steps_per_epoch} per epoch; dotted lines: epoch boundaries)')
+    ax.set_ylabel('learning rate'); ax.set_title(title); ax.set_ylim(bottom=0)
+    ax.ticklabel_format(axis='y', style='sci', scilimits=(0, 0)); ax.grid(alpha=0.3); ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
 
 # %% ../nbs/04_training.ipynb #2d44790c
 BASE_BATCH = 64         # the case study's batch: the learning rates of the recipes (07) are tuned for it
@@ -433,6 +465,22 @@ def fit(model, data: ImageData, cfg: TrainConfig | None = None, ckpt_path: str |
 def comparable(history: list[dict]) -> list[dict]:
     "`history` without the timing keys, which differ from run to run."
     return [{k: v for k, v in h.items() if k not in ('seconds', 'train_images_per_s')} for h in history]
+
+def plot_history(history: list[dict], chance: float | None = None, figsize=(9, 3.2)):
+    """Loss (left) and accuracy (right) per epoch of a `fit` history: validation solid, training dashed (measured during
+    each epoch, with the layers in training mode); `chance`: a dotted line at that accuracy. Returns the Figure."""
+    ep = [h['epoch'] for h in history]
+    fig, axs = plt.subplots(1, 2, figsize=figsize)
+    for ax, key, title, unit in ((axs[0], 'loss', 'Loss', 'cross-entropy'), (axs[1], 'acc', 'Accuracy', 'accuracy (%)')):
+        ax.plot(ep, [h[f'val_{key}'] for h in history], '-o', color='tab:blue', ms=4, label='validation')
+        ax.plot(ep, [h[f'train_{key}'] for h in history], '--s', color='tab:orange', ms=4, label='training (during the epoch)')
+        ax.set_title(title); ax.set_xlabel('epoch'); ax.set_ylabel(unit); ax.grid(alpha=0.3)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    if chance is not None: axs[1].axhline(chance, color='0.4', ls=':', lw=1, label=f'chance ({chance:g}%)')
+    axs[0].set_ylim(bottom=0); axs[1].set_ylim(0, 100); axs[1].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
 
 # %% ../nbs/04_training.ipynb #abb1dc87
 def compile_mode(device: torch.device) -> str:
