@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_backbones.ipynb #f8a67fe3
 from __future__ import annotations
-import ctypes, functools, json, operator, os, threading, time
+import copy, ctypes, functools, json, operator, os, threading, time
 from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlparse
@@ -17,11 +17,11 @@ from torchvision.models import MobileNet_V2_Weights, ResNet50_Weights
 # %% auto #0
 __all__ = ['BACKBONES', 'WEIGHT_CHOICES', 'DEFAULT_WEIGHTS', 'DISPLAY_NAMES', 'OUT_DIMS', 'CASE_STUDY_HEAD_PARAMS', 'SWEEP_K',
            'check_backbone_name', 'get_weights', 'weights_path', 'Backbone', 'make_backbone', 'count_params',
-           'head_param_count', 'block_param_counts', 'trainable_summary', 'plot_trainable', 'model_summary',
-           'readout_html', 'to_boundary', 'from_boundary', 'frozen_cut', 'TrainablePart', 'boundary_cache',
-           'PeakMemory', 'train_from_boundary', 'sweep_data', 'unfreeze_sweep', 'load_sweep', 'sweep_cell',
-           'sweep_setting_text', 'measured_lines', 'measured_html', 'plot_sweep', 'plot_unfreeze', 'train_briefly',
-           'plot_training', 'unfreeze_widget']
+           'bn_drift', 'plot_bn_drift', 'head_param_count', 'block_param_counts', 'trainable_summary', 'plot_trainable',
+           'model_summary', 'readout_html', 'to_boundary', 'from_boundary', 'frozen_cut', 'TrainablePart',
+           'boundary_cache', 'PeakMemory', 'train_from_boundary', 'sweep_data', 'unfreeze_sweep', 'load_sweep',
+           'sweep_cell', 'sweep_setting_text', 'measured_lines', 'measured_html', 'plot_sweep', 'plot_unfreeze',
+           'train_briefly', 'plot_training', 'unfreeze_widget']
 
 # %% ../nbs/02_backbones.ipynb #acee1d2b
 BACKBONES = ('resnet50', 'mobilenetv2')
@@ -150,6 +150,50 @@ def count_params(module: nn.Module) -> tuple[int, int]:
     "(trainable, total) number of parameters of `module`."
     ps = list(module.parameters())
     return sum(p.numel() for p in ps if p.requires_grad), sum(p.numel() for p in ps)
+
+# %% ../nbs/02_backbones.ipynb #d9ff06d8
+def bn_drift(model: nn.Module, batches, train: bool = True) -> dict:
+    """Feed `batches` (no gradients) through a copy of `model` in `train()` (or `eval()`) mode and record, before and
+    after each pass, every BatchNorm layer's running statistics. Returns `{'layers': names, 'mean', 'var', 'dmean',
+    'dvar', 'train'}`: (passes+1)×layers tensors of the channel average of the running mean and variance, and of the
+    mean |change| per channel since the start. `model` itself is not changed."""
+    m = copy.deepcopy(model).train(train)      # a Backbone's own train() keeps its frozen blocks in eval()
+    bns = [(n, b) for n, b in m.named_modules() if isinstance(b, nn.modules.batchnorm._BatchNorm)]
+    start = [(b.running_mean.clone(), b.running_var.clone()) for _, b in bns]
+    rows = []
+    def record():
+        rows.append([(b.running_mean.mean().item(), b.running_var.mean().item(), (b.running_mean - m0).abs().mean().item(),
+                      (b.running_var - v0).abs().mean().item()) for (_, b), (m0, v0) in zip(bns, start)])
+    record()
+    with torch.no_grad():
+        for x in batches: m(x); record()
+    t = torch.tensor(rows)
+    return dict(layers=[n for n, _ in bns], mean=t[..., 0], var=t[..., 1], dmean=t[..., 2], dvar=t[..., 3], train=train)
+
+def plot_bn_drift(drifts: dict, show=(0, 1, -1)):
+    """Draw `bn_drift` results (label → result): left, the channel-averaged running variance of the BatchNorm layers
+    at indices `show` after each pass (colour: layer, line style: entry of `drifts`); right, each layer's mean |change|
+    of running variance after the last pass, by depth (marker: entry of `drifts`). Returns the Figure."""
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.4))
+    styles, markers = ['-', '--', ':', '-.'], ['o', 'x', 's', '^']
+    colours = ['tab:blue', 'tab:orange', 'tab:green', 'tab:red', 'tab:purple']
+    for j, ((label, d), ls, mk) in enumerate(zip(drifts.items(), styles, markers)):
+        for i, c in zip(show, colours):
+            a.plot(range(d['var'].shape[0]), d['var'][:, i], ls, color=c,
+                   label=d['layers'][i].removeprefix('net.') if j == 0 else None)
+        a.plot([], [], ls, color='k', label=label)                      # the line style's legend entry
+        b.plot(range(1, len(d['layers']) + 1), d['dvar'][-1], mk, ms=4, color='k' if j == 0 else 'tab:gray', label=label)
+    n = next(iter(drifts.values()))['var'].shape[0] - 1
+    a.set_xticks(range(0, n + 1, max(1, n // 4)))
+    a.set_xlabel('forward passes'); a.set_ylabel('running variance (channel mean)')
+    a.set_title('running variance of three BatchNorm layers', fontsize=10)
+    a.legend(fontsize=7, frameon=False, loc='upper left', bbox_to_anchor=(1.0, 1.0))
+    b.set_xlabel('BatchNorm layer (by depth)'); b.set_ylabel('mean |change| of running variance')
+    b.set_title(f'change per layer after {n} passes', fontsize=10)
+    b.set_ylim(top=1.3 * max(float(d['dvar'][-1].max()) for d in drifts.values()) + 1e-3)
+    b.legend(fontsize=8, frameon=False, loc='upper center', ncol=len(drifts))
+    fig.tight_layout()
+    return fig
 
 # %% ../nbs/02_backbones.ipynb #8849adca
 def head_param_count(in_dims=(2048, 1280), hidden: int = 512, n_classes: int = 10) -> int:
