@@ -100,8 +100,8 @@ def seeded(name:str, cfg:dict) -> list:
 
 POINT_SETUPS = ('members_frozen', 'members_aligned_frozen', 'members_gated_frozen', 'reheaded_resnet50', 'reheaded_mobilenetv2')   # what 05's members-quality points build
 
-CPU_SPEEDS = {  # images/s on this project's 2-core CPU, fp32, batch 128: bench/results/train.md (bench/bench_train.py);
-    # the controls' fine-tuning and the heads on cached features: results/cpu (train_images_per_s, mean of the 2 epochs)
+CPU_SPEEDS = {  # images/s on 2-core CPUs, fp32, batch 128: bench/results/train.md (bench/bench_train.py, an Intel Xeon);
+    # the controls' fine-tuning and the heads on cached features: results/cpu (train_images_per_s, mean of the 2 epochs; an AMD EPYC)
     32: dict(train={'resnet50': 143, 'mobilenetv2': 638, 'fusion_finetune': 218, 'finetuned_resnet50': 260,
                     'finetuned_mobilenetv2': 1529},
              forward={'resnet50': 559, 'mobilenetv2': 3127},
@@ -462,7 +462,9 @@ def fusion_baselines(data, models:dict, img_size:int, n:int=1024, device='cpu') 
         if len(cam_layers(m)) > 1: out[k] = mean_features(m.to(device), data.x_train[idx], img_size=img_size); m.cpu()
     return out
 
-def baseline_text(data, n:int=1024) -> str: return f'the mean features of {min(n, len(data.y_train)):,} training images'
+def baseline_text(data, n:int=1024) -> str:
+    "How the Grad-CAM figure and `gradcam.json` name the baseline of a fusion's branch parts (see `fusion_baselines`)."
+    return f'the mean features of {min(n, len(data.y_train)):,} training images'
 
 def gradcam_check(data, models:dict, img_size:int, n:int=256, frac:float=0.1, device='cpu', baselines:dict|None=None) -> dict:
     "06's `deletion_check` for each of `models`, and `branch_shares` for the fusion models (against `baselines`), on `n` test images that cycle through the classes."
@@ -526,7 +528,7 @@ def run_case_study(setups=None, preset:str='paper', data=None, img_size:int=None
     if env['device'] == 'cpu':
         est = estimate_seconds(cfg)
         guess = _speeds_at(cfg['img_size'], CPU_SPEEDS)[1]
-        log(f"estimate on a 2-core CPU like this project's: about {sum(est.values()) / 60:.0f} min of training and evaluation ("
+        log(f"estimate for a 2-core CPU, from the speeds in bench/results/train.md and results/cpu: about {sum(est.values()) / 60:.0f} min of training and evaluation ("
             + ', '.join(f"{k} {v / 60:.0f}" for k, v in est.items()) + " min)"
             + (f"; a guess at {cfg['img_size']} px, scaled from the {min(CPU_SPEEDS, key=lambda s: abs(s - cfg['img_size']))} px speeds"
                if guess else '') + ("; consider --preset cpu" if cfg['img_size'] >= 128 else ''))
@@ -669,7 +671,8 @@ def _epilog():
     presets = '\n'.join(wrap(describe_preset(k), f'  {k:6s} ') for k in PRESETS)
     return '\n\n'.join(['presets (explicit flags override them):\n' + presets,
                         wrap('setups: ' + ', '.join(SETUP_NAMES)),
-                        'example: fusion_nb_run --preset cpu --data cifar10-jpeg.tar.gz --no-pretrained --out runs/cpu'])
+                        'example, the command of results/cpu (a JPEG copy of CIFAR-10, no ImageNet weights):\n'
+                        '  fusion_nb_run --preset cpu --data data/cifar10-jpeg.tar.gz --no-pretrained --out runs/cpu'])
 
 def cli_parser():
     "The `argparse` parser of `fusion_nb_run`: fastcore's `anno_parser`, with hyphenated flags (underscores still work)."

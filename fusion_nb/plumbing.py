@@ -46,7 +46,9 @@ def save_json(obj, path) -> Path:
     "Write `obj` as JSON atomically; a NaN or inf in it is an error (JSON has no such numbers)."
     return atomic_write(path, lambda f: json.dump(obj, f, indent=1, allow_nan=False))
 
-def save_text(text: str, path) -> Path: return atomic_write(path, lambda f: f.write(text))
+def save_text(text: str, path) -> Path:
+    "Write the string `text` to `path` atomically (the old file or the new one, never half of one)."
+    return atomic_write(path, lambda f: f.write(text))
 
 def save_figure(fig, path, dpi: int = 110) -> Path:
     "Save a matplotlib figure as PNG atomically and close it."
@@ -133,15 +135,19 @@ class LineProgress:
     def __enter__(self): return self
     def __exit__(self, *exc): self.close()
     def update(self, n: int = 1):
+        "Count `n` more items; print a line if `every` seconds have passed since the last one."
         self.n += n
         if time.perf_counter() - self.last >= self.every: self._line()
-    def set_postfix(self, **kw): self.post = ', '.join(f'{k}={v}' for k, v in kw.items())
+    def set_postfix(self, **kw):
+        "Show `kw` (such as the loss) at the end of every following line, as tqdm's `set_postfix` does."
+        self.post = ', '.join(f'{k}={v}' for k, v in kw.items())
     def _line(self):
         self.last = time.perf_counter()
         total = f'/{self.total}' if self.total is not None else ''
         print(f"{self.desc}: {self.n}{total} {self.unit}, {self.last - self.t0:.0f} s" + (f', {self.post}' if self.post else ''),
               file=self.file or sys.stderr, flush=True)
     def close(self):
+        "Print the last line (once)."
         if not self.closed: self.closed = True; self._line()
 
 def draws_bars() -> bool:
@@ -185,7 +191,9 @@ def markdown_rows(text: str, header_start: str) -> list[list[str]]:
     return rows
 
 # %% ../nbs/08_plumbing.ipynb #2c20286c
-def terminal_width() -> int: return min(shutil.get_terminal_size((100, 30))[0], 100)
+def terminal_width() -> int:
+    "Columns for the command line's help and messages: the terminal's width (100 if unknown), at most 100."
+    return min(shutil.get_terminal_size((100, 30))[0], 100)
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     "argparse's help, as wide as the terminal (at most 100 columns), with room for long flags."
