@@ -42,8 +42,12 @@ class ConcatHead(nn.Module):
         self.in_dims, self.n_classes = tuple(in_dims), n_classes
         self.mlp = nn.Sequential(nn.Linear(sum(self.in_dims), hidden), nn.ReLU(), nn.Dropout(dropout),
                                  nn.Linear(hidden, n_classes))
-    def forward(self, feats) -> torch.Tensor: return self.mlp(torch.cat(_check_feats(feats, self.in_dims), dim=1))
-    def describe(self) -> list[str]: return [f'concat → {sum(self.in_dims)}'] + [layer_text(m) for m in self.mlp]
+    def forward(self, feats) -> torch.Tensor:
+        "Logits `B×n_classes` from the list of branch features."
+        return self.mlp(torch.cat(_check_feats(feats, self.in_dims), dim=1))
+    def describe(self) -> list[str]:
+        "The head's layers as short lines (what `plot_pipeline` draws)."
+        return [f'concat → {sum(self.in_dims)}'] + [layer_text(m) for m in self.mlp]
 
 class LinearHead(nn.Module):
     "Linear(in_dim→n_classes) on a single backbone's features (a one-element list)."
@@ -51,8 +55,12 @@ class LinearHead(nn.Module):
         super().__init__()
         self.in_dims, self.n_classes = (in_dim,), n_classes
         self.fc = nn.Linear(in_dim, n_classes)
-    def forward(self, feats) -> torch.Tensor: return self.fc(_check_feats(feats, self.in_dims)[0])
-    def describe(self) -> list[str]: return [layer_text(self.fc)]
+    def forward(self, feats) -> torch.Tensor:
+        "Logits `B×n_classes` from a one-element list of features."
+        return self.fc(_check_feats(feats, self.in_dims)[0])
+    def describe(self) -> list[str]:
+        "The head's layer as a short line."
+        return [layer_text(self.fc)]
 
 # %% ../nbs/03_fusion.ipynb #932b471c
 class ProjectedHead(nn.Module):
@@ -67,8 +75,11 @@ class ProjectedHead(nn.Module):
     def project(self, feats) -> list[torch.Tensor]:
         "The aligned branch vectors (each B×width) before concatenation."
         return [p(f) for p, f in zip(self.proj, _check_feats(feats, self.in_dims))]
-    def forward(self, feats) -> torch.Tensor: return self.mlp(torch.cat(self.project(feats), dim=1))
+    def forward(self, feats) -> torch.Tensor:
+        "Logits `B×n_classes`: the projected branches, concatenated, through the MLP."
+        return self.mlp(torch.cat(self.project(feats), dim=1))
     def describe(self) -> list[str]:
+        "The head's layers as short lines (what `plot_pipeline` draws)."
         lines = [f'branch {i + 1}: ' + ' + '.join(layer_text(m) for m in p) for i, p in enumerate(self.proj)]
         return lines + [f'concat → {self.mlp[0].in_features}'] + [layer_text(m) for m in self.mlp]
 
@@ -95,6 +106,7 @@ class GatedHead(nn.Module):
         self.last_gate = None  # B×width gate z of the last forward pass (detached): share of branch 1
 
     def forward(self, feats) -> torch.Tensor:
+        "Logits `B×n_classes`; the gate of this pass is kept in `.last_gate`."
         x1, x2 = _check_feats(feats, self.in_dims)
         h1, h2 = torch.tanh(self.branch[0](x1)), torch.tanh(self.branch[1](x2))
         z = torch.sigmoid(self.gate(torch.cat([x1, x2], dim=1)))
@@ -102,6 +114,7 @@ class GatedHead(nn.Module):
         return self.out(self.drop(z * h1 + (1 - z) * h2))
 
     def describe(self) -> list[str]:
+        "The head's layers as short lines (what `plot_pipeline` draws)."
         return [f'h{i + 1} = tanh({layer_text(l)})' for i, l in enumerate(self.branch)] + [
             f'z = σ({layer_text(self.gate)}) on concat', 'h = z·h1 + (1−z)·h2', layer_text(self.drop), layer_text(self.out)]
 
@@ -153,8 +166,12 @@ class FusionModel(nn.Module):
         super().__init__()
         if not backbones: raise ValueError('FusionModel needs at least one backbone')
         self.backbones, self.head, self.setup = nn.ModuleDict(backbones), head, setup
-    def features(self, x) -> list[torch.Tensor]: return [b(x) for b in self.backbones.values()]
-    def forward(self, x) -> torch.Tensor: return self.head(self.features(x))
+    def features(self, x) -> list[torch.Tensor]:
+        "The pooled feature vectors of `x`, one `B×out_dim` tensor per backbone, in order."
+        return [b(x) for b in self.backbones.values()]
+    def forward(self, x) -> torch.Tensor:
+        "Logits: the head on the backbones' features."
+        return self.head(self.features(x))
     @property
     def is_frozen(self) -> bool: return not any(p.requires_grad for p in self.backbones.parameters())
     @property
@@ -162,8 +179,8 @@ class FusionModel(nn.Module):
     def __repr__(self):
         t, n = count_params(self)
         name = self.setup.name if self.setup is not None else 'custom'
-        return (f"FusionModel({name}: {', '.join(map(repr, self.backbones.values()))}; head {type(self.head).__name__}; "
-                f"trainable {t:,} of {n:,} parameters)")
+        return '\n'.join([f'FusionModel({name}: trainable {t:,} of {n:,} parameters', *(f'  {b!r}' for b in self.backbones.values()),
+                          f'  head {type(self.head).__name__})'])
 
 # %% ../nbs/03_fusion.ipynb #8780df5a
 HEADS = ('linear', 'concat', 'projected', 'gated')
@@ -280,7 +297,9 @@ class LogitAverage(nn.Module):
         models = list(models.values()) if isinstance(models, dict) else list(models)
         if not models: raise ValueError('LogitAverage needs at least one model')
         self.models = nn.ModuleList(models)
-    def forward(self, x) -> torch.Tensor: return torch.stack([m(x) for m in self.models]).mean(dim=0)
+    def forward(self, x) -> torch.Tensor:
+        "The mean of the models' logits on `x`."
+        return torch.stack([m(x) for m in self.models]).mean(dim=0)
 
 # %% ../nbs/03_fusion.ipynb #37c23c80
 def needs(name: str) -> tuple[str, ...]:

@@ -308,7 +308,8 @@ def _preprocess(preprocess: Callable | None, img_size: int) -> Callable:
 def gradcam_figure(models: dict[str, nn.Module], images: torch.Tensor, labels, classes: Sequence[str],
                    targets='label', preprocess: Callable | None = None, img_size: int = 224,
                    size: float = 1.7, baselines: dict | None = None, baseline_text: str = 'zero features') -> plt.Figure:
-    "Fig. 5: a row per image; the image, then each model's Grad-CAM (fusion models: per branch, with Shapley parts, and combined)."
+    """Fig. 5: a row per image; the image, then each model's Grad-CAM (fusion models: per branch, with Shapley parts, and
+    combined). `baselines`: model name → its branches' baseline features; `baseline_text` names them in the title."""
     preprocess = _preprocess(preprocess, img_size)
     labels = torch.as_tensor(labels).long()
     x = preprocess(images)
@@ -344,8 +345,8 @@ def gradcam_figure(models: dict[str, nn.Module], images: torch.Tensor, labels, c
     axs[0, 0].set_title('image', fontsize=9)
     tgt = {'label': 'the true class', 'pred': 'the predicted class'}.get(targets, 'the given targets') if isinstance(targets, str) else 'the given targets'
     fused = any(len(cam_layers(m)) > 1 for m in models.values())
-    fig.suptitle(f'Grad-CAM for {tgt}' + (f"; 'part': the branch's Shapley part of that logit (baseline: {baseline_text})"
-                                           if fused else ''), fontsize=10)
+    fig.suptitle(f'Grad-CAM for {tgt}' + (f"\npart: Shapley part of the logit, baseline: {baseline_text}" if fused else ''),
+                 fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -429,7 +430,7 @@ def branch_shares(model: nn.Module, images: torch.Tensor, labels, baseline=None,
                 parts={k: dict(mean_part=v.mean().item(), largest_in=(top == j).double().mean().item()) for j, (k, v) in enumerate(parts.items())})
 
 def branch_summary(shares: dict) -> str:
-    "`branch_shares` in words."
+    "`branch_shares` in words: the mean logit, the logit at the baseline, and each branch's mean part and how often it is the larger."
     return (f"the true class's logit is {shares['mean_logit']:+.2f} on average, {shares['mean_base']:+.2f} with both branches at "
             "the baseline; " + '; '.join(f"{k}'s part {v['mean_part']:+.2f}, the larger part in {v['largest_in']:.0%} of the images"
                                          for k, v in shares['parts'].items()))
