@@ -62,8 +62,15 @@ MEASURE = r'''() => {
   const links = [...document.querySelectorAll('a[href]')].map(a => a.href);
   const nav = document.querySelector('.page-navigation, nav.page-navigation');
   const navLinks = nav ? [...nav.querySelectorAll('a[href]')].length : 0;
-  if (document.documentElement.scrollWidth > window.innerWidth + 2)
-    out.push(['page scrolls sideways', `${document.documentElement.scrollWidth}px in a ${window.innerWidth}px window`]);
+  if (document.documentElement.scrollWidth > window.innerWidth + 2) {
+    // name the outermost element that sticks out past the window's right edge
+    const clipped = e => { for (let a = e.parentElement; a && a !== main; a = a.parentElement)
+      if (['auto', 'scroll', 'hidden'].includes(getComputedStyle(a).overflowX)) return true; return false; };
+    const wide = [...main.querySelectorAll('*')].filter(e => e.getBoundingClientRect().right > window.innerWidth + 2)
+      .filter((e, _, all) => !all.includes(e.parentElement) && !clipped(e));
+    const what = wide.slice(0, 2).map(e => `<${e.tagName.toLowerCase()} class="${e.className}"> ${(e.textContent || e.getAttribute('src') || '').trim().slice(0, 50)}`);
+    out.push(['page scrolls sideways', `${document.documentElement.scrollWidth}px in a ${window.innerWidth}px window: ${what.join(' | ')}`]);
+  }
   return {problems: out, links, navLinks, width: Math.round(col)};
 }'''.replace('%SHRINK%', str(MAX_SHRINK))
 
