@@ -650,7 +650,7 @@ def fusion_nb_run(
     out:Param("output folder (default: runs/<preset>)", str)=None,
     resume:Param("continue the run in --out: skip finished setups, continue the one in progress", store_true)=False,
 ):
-    "Train and evaluate the setups of the case study (CIFAR-10, ResNet50, MobileNetV2 and their fusions); write results.json, table.md, predictions.json, checkpoints and figures to --out."
+    "Train and evaluate the setups of the case study (CIFAR-10, ResNet50, MobileNetV2 and their fusions); write results.json, table.md, predictions.json, checkpoints and figures to `--out`."
     return run_case_study(setups=setups, preset=preset, data=data, img_size=img_size, epochs=epochs, fusion_epochs=fusion_epochs,
                           batch_size=batch_size, lr=lr, train_limit=train_limit, test_limit=test_limit,
                           pretrained=False if no_pretrained else None, device=device, amp=amp, seed=seed, seeds=seeds, n_val=n_val, member_points=member_points,

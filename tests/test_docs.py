@@ -76,14 +76,17 @@ def test_page_problems_finds_what_it_looks_for():
                   {'output_type': 'stream', 'name': 'stdout', 'text': 'x' * 100 + '\n'}, md('word ' * 60)]},
               {'cell_type': 'code', 'source': 'table1()', 'metadata': {}, 'outputs': [md('| a |\n|---|\n\nRuns:\n- resnet50: 32 px')]},
               {'cell_type': 'code', 'source': 'table1()', 'metadata': {}, 'outputs': [md('Runs:\n\n- resnet50: 32 px\n- mobilenetv2')]},
-              {'cell_type': 'markdown', 'source': 'The setups are:\n1. resnet50\n2. mobilenetv2', 'metadata': {}}]
+              {'cell_type': 'markdown', 'source': 'The setups are:\n1. resnet50\n2. mobilenetv2', 'metadata': {}},
+              {'cell_type': 'code', 'source': 'help_table()', 'metadata': {}, 'outputs': [md('| `--lr` | scaled to --batch-size |')]},
+              {'cell_type': 'markdown', 'source': 'Run `fusion_nb_run --preset\ncpu`, then\n```bash\nfusion_nb_run --resume\n```', 'metadata': {}}]
     found = page_problems({'cells': cells})
     for what in ('cell 6: a figure 1500 px wide', 'cell 8: 1 output line(s) over 100 characters, the longest 101',
                  'cell 10: a list without a blank line', 'cell 12: a list without a blank line',
+                 'cell 13: --batch-size outside backticks',
                  'raw `#|` directive', 'cell 1: a figure without', 'stderr', 'absolute path', 'control characters',
                  'lines of output', 'an error', 'cell 4: a widget left in the page (VBox(', 'cell 5: a widget left in the page (HBox('):
         assert any(what in p for p in found), (what, found)
-    for fine in ('cell 2', 'cell 7', 'cell 9', 'cell 11'):
+    for fine in ('cell 2', 'cell 7', 'cell 9', 'cell 11', 'cell 14'):
         assert not any(p.startswith(fine + ':') for p in found), (fine, found)
 
 
@@ -138,6 +141,12 @@ def test_notebook_front_matter_badge_and_colab_install():
         if nb.name != 'index.ipynb':
             module = nb.stem.split('_', 1)[1]
             assert f'#| default_exp {module}' in code[0], f'{nb.name}: the first code cell must be `#| default_exp {module}`'
+
+
+def test_no_widget_state_in_notebooks():
+    "Executing a notebook can save every widget's state (a progress bar's too) in its metadata: thousands of lines of noise."
+    saved = [nb.name for nb in NOTEBOOKS + [NBS / 'index.ipynb'] if 'widgets' in json.loads(nb.read_text())['metadata']]
+    assert not saved, f'widget state in the metadata of {saved}: delete metadata["widgets"] (nbdev_clean keeps it)'
 
 
 def test_readme_links_resolve():

@@ -72,6 +72,15 @@ def raw_lists(md: str) -> list[str]:
     return out
 
 
+_FLAG = re.compile(r'(?<![\w`-])--[a-z][\w-]*')
+
+
+def bare_flags(md: str) -> list[str]:
+    "Command-line flags in Markdown `md` outside code: pandoc's smart typography shows `--out` as an en dash and `out`."
+    prose = re.sub(r'`[^`]*`', '', re.sub(r'^(```|~~~).*?^\1', '', md, flags=re.S | re.M))
+    return _FLAG.findall(prose)
+
+
 def image_width(o) -> int | None:
     "The pixel width of a PNG or JPEG output, from its bytes."
     import base64, io
@@ -93,6 +102,7 @@ def page_problems(nb: dict) -> list[str]:
             if re.search(r'^#\|', src, re.M): problems.append(f'{where}: a raw `#|` directive in prose')
             if _ABS.search(src): problems.append(f'{where}: an absolute path in prose')
             for r in raw_lists(src): problems.append(f'{where}: a list without a blank line before it shows as raw text: {r}')
+            for f in bare_flags(src): problems.append(f'{where}: {f} outside backticks shows as a dash: write `{f}`')
             continue
         if cell['cell_type'] != 'code': continue
         opts = cell_options(src)
@@ -110,6 +120,7 @@ def page_problems(nb: dict) -> list[str]:
             data = o.get('data', {})
             if 'text/markdown' in data:
                 for r in raw_lists(text): problems.append(f'{where}: a list without a blank line before it shows as raw text: {r}')
+                for f in bare_flags(text): problems.append(f'{where}: {f} outside backticks shows as a dash: write `{f}`')
             elif 'text/html' not in data and not any(k.startswith('image/') for k in data):
                 long = [l for l in text.splitlines() if len(l) > MAX_LINE_CHARS]
                 if long: problems.append(f'{where}: {len(long)} output line(s) over {MAX_LINE_CHARS} characters, the longest '
