@@ -3,22 +3,23 @@ last k blocks of each backbone trainable, for a grid of k, and write what each s
 the sliders of 02_backbones read.
 
     python tools/unfreeze_sweep.py --data data/cifar10-jpeg.tar.gz --members runs/cpu/checkpoints --out results/cpu/unfreeze_sweep.json
-    python tools/unfreeze_sweep.py --data synthetic --members random --n_val 100 --train_limit 200 --test_limit 100 --out /tmp/sweep.json
+    python tools/unfreeze_sweep.py --data synthetic --members random --n-val 100 --train-limit 200 --test-limit 100 --out /tmp/sweep.json
 
 `--members` is the `checkpoints/` folder of a run that trained the `resnet50` and `mobilenetv2` baselines (07's
-`fusion_nb_run`); `random` uses untrained random-weight stand-ins, to test the mechanism only.
+`fusion_nb_run`); `random` uses untrained random-weight stand-ins, to test the mechanism only. Flags are hyphenated like
+`fusion_nb_run`'s (`--n-val`); the underscore spellings of earlier recorded commands still work.
 """
 from __future__ import annotations
 import sys, time
 from pathlib import Path
 
 import torch
-from fastcore.script import Param, call_parse
+from fastcore.script import Param, anno_parser
 
 from fusion_nb.backbones import SWEEP_K, unfreeze_sweep
 from fusion_nb.dataset import load_data
 from fusion_nb.fusion import architecture, build_model
-from fusion_nb.plumbing import save_json
+from fusion_nb.plumbing import hyphenate_flags, save_json
 from fusion_nb.training import TrainConfig, load_checkpoint
 
 
@@ -38,7 +39,6 @@ def load_members(members: str, n_classes: int = 10) -> dict:
     return out
 
 
-@call_parse
 def main(data: Param("CIFAR-10: a folder or archive (as `load_data` reads), 'cifar10' or 'synthetic'", str) = 'synthetic',
          members: Param("a run's checkpoints/ folder with resnet50.pt and mobilenetv2.pt, or 'random' (a test)", str) = 'random',
          out: Param('the JSON file to write', str) = 'results/cpu/unfreeze_sweep.json',
@@ -70,3 +70,9 @@ def main(data: Param("CIFAR-10: a folder or archive (as `load_data` reads), 'cif
     sweep['command_seconds'] = time.perf_counter() - t0
     save_json(sweep, out)
     print(f'wrote {out} ({sweep["command_seconds"]:.0f} s)')
+
+
+if __name__ == '__main__':
+    args = vars(hyphenate_flags(anno_parser(main, prog='tools/unfreeze_sweep.py')).parse_args())
+    for k in ('pdb', 'xtra'): args.pop(k, None)
+    main(**args)
