@@ -336,6 +336,10 @@ def controlled_text(key: str, c: dict) -> str:
     return (f"{key}: {a} − {b} = {c['diff']:+.2f} points ({train}; test sampling: ±{c['noise_test']:.2f}, two standard "
             f"errors of the paired difference); {verdict}. What {b} controls for: {c['control']}.")
 
+def _sentence(key: str) -> str:
+    "A comparison's key to start a sentence: capitalised, unless it starts with a setup's name (`members_frozen vs …`)."
+    return key if '_' in key.split(' ')[0] else key[0].upper() + key[1:]
+
 def describe(results: dict, preds: dict | None = None, provenance: bool = True) -> str:
     "A plain-words reading of `results` (and of `preds`, for paired noise), generated from its numbers; `provenance=False` leaves out the run's description (when a table caption already gives it)."
     acc = {n: s['val_acc'] for n, s in results['setups'].items()}
@@ -352,7 +356,7 @@ def describe(results: dict, preds: dict | None = None, provenance: bool = True) 
             sd = f" ± {s[best]['test_acc_sd']:.2f}" if 'test_acc_sd' in s[best] else ''
             out.append(f"The best members-first fusion on the held-out split is {best}: {acc[best]:.2f}% held-out, "
                        f"{s[best]['test_acc']:.2f}%{sd} on the test set.")
-        out += [controlled_text(k[0].upper() + k[1:], c) for k, c in results['comparisons'].items()]
+        out += [controlled_text(_sentence(k), c) for k, c in results['comparisons'].items()]
         out.append("A difference counts as beyond the noise only if it exceeds both its test-sampling noise and twice its "
                    "standard deviation across seeds, with the same sign in every seed.")
         return '\n'.join(out)
@@ -362,7 +366,7 @@ def describe(results: dict, preds: dict | None = None, provenance: bool = True) 
     best = max(acc, key=acc.get)
     out.append(f"The best setup is {setup_label(best)} ({INIT_LABELS[results['setups'][best]['init']]}) with {acc[best]:.2f}%.")
     cs = comparisons(results, preds)
-    out += [f"{k[0].upper() + k[1:]}: {comparison_text(c)}." for k, c in cs.items()]
+    out += [f"{_sentence(k)}: {comparison_text(c)}." for k, c in cs.items()]
     if 'fusion_frozen' in acc and 'fusion_finetune' in acc:
         out.append(f"The case study reported fine-tuning {CASE_STUDY['fusion_finetune'] - CASE_STUDY['fusion_frozen']:.2f} "
                    f"points above frozen fusion ({CASE_STUDY['fusion_finetune']:.2f}% vs {CASE_STUDY['fusion_frozen']:.2f}%); "
