@@ -27,11 +27,8 @@ import pytest
 from conftest import NBS, ROOT
 
 CHROMIUM = Path(os.environ.get('FUSION_NB_CHROMIUM', '/usr/bin/chromium'))
-# As root in a sandbox-less container, without GPU, and with nothing that phones home (this machine has no
-# network: without the background-networking flags Chromium keeps retrying refused connections).
-CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-                 '--disable-background-networking', '--disable-component-update', '--disable-sync',
-                 '--no-proxy-server']
+sys.path.insert(0, str(ROOT / 'tools'))
+from site_check import CHROMIUM_ARGS  # noqa: E402  the flags tools/site_check.py reads the site with
 NOTEBOOK = NBS / '02_backbones.ipynb'
 SLIDER_CALL, SLIDER_DEF = 'unfreeze_widget(', 'def unfreeze_widget('   # the slider cell calls, not defines, it
 SLIDERS = {'resnet50': '.fusion-nb-slider-resnet50', 'mobilenetv2': '.fusion-nb-slider-mobilenetv2'}

@@ -21,13 +21,18 @@ download is never used. CI has no Quarto, so CI runs tools/render_pages.py, whic
 the pre-processed notebooks.
 """
 from __future__ import annotations
-import argparse, functools, http.server, os, re, subprocess, sys, threading
+import argparse, functools, http.server, os, re, sys, threading
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from render_pages import _REPO_URL, repo_files  # noqa: E402  the same links render_pages checks in CI
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get('FUSION_NB_CHROMIUM', '/usr/bin/chromium')
-ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-proxy-server']
+# As root in a sandbox-less container, without GPU, and with nothing that phones home (offline, without the
+# background-networking flags Chromium keeps retrying refused connections). tests/test_browser.py uses the same.
+CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+                 '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-proxy-server']
 MAX_SHRINK = 2.2         # a figure drawn at less than 1/2.2 of its pixel width has text too small to read
 
 # Run in the page: one entry per problem, each [kind, detail].
@@ -86,37 +91,21 @@ def _serve(folder: Path):
     return srv
 
 
-def _repo_files() -> set[str]:
-    out = subprocess.run(['git', 'ls-files'], cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    files = set(out.split())
-    return files | {str(Path(f).parent) for f in files}
-
-
-def _git_url() -> str:
-    import configparser
-    c = configparser.ConfigParser(); c.read(ROOT / 'settings.ini')
-    return c['DEFAULT']['git_url'].replace('%(user)s', c['DEFAULT']['user']).replace('%(repo)s', c['DEFAULT']['repo'])
-
-
-def repo_link_problems(links, git_url: str, files: set[str]) -> list[str]:
-    "Links into the repository on GitHub (`git_url`/blob|tree|edit/<branch>/<path>) whose path is not in `files`."
-    bad = []
-    pat = re.compile(re.escape(git_url) + r'/(?:blob|tree|edit|raw)/[^/]+/([^?#]+)')
-    for href in sorted(set(links)):
-        m = pat.match(href)
-        if m and m.group(1).rstrip('/') not in files: bad.append(f'a link to {m.group(1)}, which is not in the repository')
-    return bad
+def repo_link_problems(links, files: set[str]) -> list[str]:
+    "Links into the repository on GitHub (blob|tree|edit|raw/<branch>/<path>) whose path is not in `files`."
+    found = {m.group(1).rstrip('/') for m in map(_REPO_URL.match, set(links)) if m}
+    return [f'a link to {f}, which is not in the repository' for f in sorted(found - files)]
 
 
 def check(docs: Path, widths, pages=None, shots: Path | None = None, mathjax: Path | None = None) -> dict[str, list[str]]:
     from playwright.sync_api import sync_playwright
     srv = _serve(docs)
     base = f'http://127.0.0.1:{srv.server_address[1]}'
-    files, git_url = _repo_files(), _git_url()
+    files = repo_files()
     htmls = sorted(p.name for p in docs.glob('*.html') if not pages or p.stem in pages)
     report = {}
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         for w in widths:
             page = browser.new_page(viewport={'width': w, 'height': 900})
             if mathjax:                                  # cdn.jsdelivr.net/npm/mathjax@3/es5/... from the local copy
@@ -131,7 +120,7 @@ def check(docs: Path, widths, pages=None, shots: Path | None = None, mathjax: Pa
                 r = page.evaluate(MEASURE)
                 probs = [f'{k}: {d}' for k, d in r['problems']]
                 if w == widths[0]:
-                    probs += repo_link_problems(r['links'], git_url, files)
+                    probs += repo_link_problems(r['links'], files)
                     if r['navLinks'] == 0 and name != '404.html': probs.append('no previous/next page links')
                 report[f'{name} @ {w}px'] = probs
                 if shots:
