@@ -6,10 +6,10 @@
 __all__ = ['DEVICES', 'BUILTIN_DATA', 'FINE_TUNING', 'FROM_SCRATCH', 'HEAD_RECIPE', 'COMMON', 'MEMBERS_PLAN', 'PRESETS',
            'CONFIG_KEYS', 'POINT_SETUPS', 'CPU_SPEEDS', 'RUN_INDEPENDENT', 'LATER_SETTINGS', 'RUN_FILES',
            'resolve_config', 'is_frozen_setup', 'seeded', 'run_order', 'estimate_seconds', 'validate_config',
-           'check_weights', 'previous_run', 'RunLog', 'train_config', 'train_setup', 'train_seeds', 'save_preds',
-           'load_preds', 'restore_setup', 'run_reference', 'comparison_plan', 'run_comparisons', 'member_point',
-           'spread_indices', 'best_fusion', 'cam_models', 'fusion_baselines', 'baseline_text', 'gradcam_check',
-           'write_figures', 'run_case_study', 'fusion_nb_run', 'describe_preset', 'cli_parser', 'main']
+           'check_weights', 'previous_run', 'train_config', 'train_setup', 'train_seeds', 'save_preds', 'load_preds',
+           'restore_setup', 'run_reference', 'comparison_plan', 'run_comparisons', 'member_point', 'spread_indices',
+           'best_fusion', 'cam_models', 'fusion_baselines', 'baseline_text', 'gradcam_check', 'write_figures',
+           'run_case_study', 'fusion_nb_run', 'describe_preset', 'cli_parser', 'main']
 
 # %% ../nbs/07_cli.ipynb #1c5dcdaf
 import json, sys, time
@@ -21,13 +21,14 @@ from fastcore.script import Param, anno_parser, store_true
 from fastcore.imports import in_ipython
 
 from .dataset import load_data, show_samples
-from .plumbing import (HelpFormatter, env_info, hyphenate_flags, is_temporary, remove_temporary, save_figure, save_json,
+from .plumbing import (HelpFormatter, RunLog, env_info, hyphenate_flags, is_temporary, remove_temporary, save_figure, save_json,
                                 save_text, wrap)
 from .backbones import DEFAULT_WEIGHTS, count_params
 from .fusion import (SETUPS, SETUP_NAMES, CASE_STUDY_SETUPS, MEMBERS_FIRST, CONTROLS, REFERENCES, feature_scales, architecture, build_model,
                               init_of, needs, GatedHead, gate_by_class, LogitAverage, plot_pipeline)
 from .training import (AMP_CHOICES, SCHEDULES, TrainConfig, cached_features, fit, evaluate, get_device, load_checkpoint,
                                 slim_checkpoint, save_checkpoint, loss_spikes, scaled_lr, BASE_BATCH, WARMUP_STEPS)
+from .transfer import TRANSFER_PRESETS, run_transfer
 from .results import BASELINES, paired_seeds, seed_summary, plot_member_points, table1_markdown, plot_curves, plot_confusion, plot_predictions
 
 # %% ../nbs/07_cli.ipynb #469760ef
@@ -238,20 +239,6 @@ def previous_run(out, cfg:dict) -> dict:
     return old.get('setups', {}) if cfg['resume'] else {}
 
 # %% ../nbs/07_cli.ipynb #739e5297
-class RunLog:
-    "Print a line to stdout and, once `start(path)` has named the log file, append it there (earlier lines first)."
-    def __init__(self, quiet=False): self.path, self.quiet, self.lines = None, quiet, []
-    def start(self, path):
-        "Write to `path` from now on, beginning with the lines printed so far."
-        self.path = Path(path)
-        with open(self.path, 'a', encoding='utf-8') as f: f.writelines(l + '\n' for l in self.lines)
-    def __call__(self, msg:str):
-        line = f'[fusion_nb_run] {msg}'
-        self.lines.append(line)
-        if not self.quiet: print(line, flush=True)
-        if self.path is not None:
-            with open(self.path, 'a', encoding='utf-8') as f: f.write(line + '\n')
-
 def train_config(cfg:dict, name:str|None=None, seed:int|None=None) -> TrainConfig:
     """The `TrainConfig` of setup `name` in a run (with `seed` instead of the run's, if given). Members-first setups train
     for `fusion_epochs`: a new head on frozen features with our head recipe (`head_lr`, one-cycle), anything that
@@ -629,7 +616,7 @@ def run_case_study(setups=None, preset:str='paper', data=None, img_size:int=None
 # %% ../nbs/07_cli.ipynb #ecc28056
 def fusion_nb_run(
     setups:Param("comma-separated setup names (default: the preset's; the names are listed below)", str)=None,
-    preset:Param("the recipe to start from; explicit flags override it", str, choices=list(PRESETS))='paper',
+    preset:Param("the recipe to start from; explicit flags override it", str, choices=[*PRESETS, *TRANSFER_PRESETS])='paper',
     data:Param("'cifar10' (torchvision download), 'synthetic', or the path of a CIFAR-10 folder or .tar.gz archive", str)=None,
     img_size:Param("model input size in pixels (CIFAR-10's 32 px images are upsampled to it)", int)=None,
     epochs:Param("training epochs of each setup that starts from the run's weights", int)=None,
@@ -651,6 +638,14 @@ def fusion_nb_run(
     resume:Param("continue the run in --out: skip finished setups, continue the one in progress", store_true)=False,
 ):
     "Train and evaluate the setups of the case study (CIFAR-10, ResNet50, MobileNetV2 and their fusions); write results.json, table.md, predictions.json, checkpoints and figures to `--out`."
+    if preset in TRANSFER_PRESETS:                  # the transfer miniature (09): its own plan of setups and seeds
+        extra = [k for k, v in dict(setups=setups, img_size=img_size, epochs=epochs, fusion_epochs=fusion_epochs,
+                                    batch_size=batch_size, lr=lr, train_limit=train_limit, test_limit=test_limit, amp=amp,
+                                    seeds=seeds, n_val=n_val, member_points=member_points).items() if v is not None]
+        extra += [k for k, v in dict(no_pretrained=no_pretrained, compile=compile, scale_lr=scale_lr).items() if v]
+        if extra: raise ValueError(f"--preset {preset} runs the transfer plan of notebook 09 as it is; it takes --data, "
+                                   f"--out, --resume, --device and --seed only, not --{', --'.join(k.replace('_', '-') for k in extra)}")
+        return run_transfer(preset, data=data, out=out, resume=resume, device=device, seed=seed)
     return run_case_study(setups=setups, preset=preset, data=data, img_size=img_size, epochs=epochs, fusion_epochs=fusion_epochs,
                           batch_size=batch_size, lr=lr, train_limit=train_limit, test_limit=test_limit,
                           pretrained=False if no_pretrained else None, device=device, amp=amp, seed=seed, seeds=seeds, n_val=n_val, member_points=member_points,

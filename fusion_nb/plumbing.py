@@ -14,7 +14,8 @@ from tqdm.auto import tqdm
 # %% auto #0
 __all__ = ['ARCHIVES', 'atomic_write', 'is_temporary', 'remove_temporary', 'save_json', 'save_text', 'save_figure', 'cache_root',
            'digest', 'folder_key', 'extract_archive', 'cached_tensors', 'LineProgress', 'draws_bars', 'progress_bar',
-           'cpu_name', 'env_info', 'markdown_rows', 'terminal_width', 'HelpFormatter', 'wrap', 'hyphenate_flags']
+           'cpu_name', 'env_info', 'RunLog', 'markdown_rows', 'terminal_width', 'HelpFormatter', 'wrap',
+           'hyphenate_flags']
 
 # %% ../nbs/08_plumbing.ipynb #6c3d38f2
 _UMASK = os.umask(0o022); os.umask(_UMASK)   # read once: mkstemp makes owner-only files, we want normal ones
@@ -177,6 +178,21 @@ def env_info(device) -> dict:
             'Apple MPS' if device.type == 'mps' else cpu_name())
     return dict(torch=torch.__version__, torchvision=torchvision.__version__, device=device.type,
                 device_name=name, cpu_count=os.cpu_count())
+
+# %% ../nbs/08_plumbing.ipynb #b6ba498d
+class RunLog:
+    "Print a line to stdout and, once `start(path)` has named the log file, append it there (earlier lines first)."
+    def __init__(self, quiet=False): self.path, self.quiet, self.lines = None, quiet, []
+    def start(self, path):
+        "Write to `path` from now on, beginning with the lines printed so far."
+        self.path = Path(path)
+        with open(self.path, 'a', encoding='utf-8') as f: f.writelines(l + '\n' for l in self.lines)
+    def __call__(self, msg:str):
+        line = f'[fusion_nb_run] {msg}'
+        self.lines.append(line)
+        if not self.quiet: print(line, flush=True)
+        if self.path is not None:
+            with open(self.path, 'a', encoding='utf-8') as f: f.write(line + '\n')
 
 # %% ../nbs/08_plumbing.ipynb #2a2dda2e
 def markdown_rows(text: str, header_start: str) -> list[list[str]]:

@@ -20,7 +20,7 @@ __all__ = ['CASE_STUDY_SOURCE', 'CASE_STUDY', 'CASE_STUDY_LABELS', 'BASELINES', 
            'table1_markdown', 'caption_markdown', 'plot_curves', 'plot_predictions', 'confusion', 'per_class_accuracy',
            'plot_confusion', 'load_predictions', 'prediction_arrays', 'per_class_table', 'noise_points', 'paired_noise',
            'compare', 'comparison_text', 'comparisons', 'controlled_text', 'describe', 'comparisons_table',
-           'seed_summary', 'paired_seeds', 'member_points', 'plot_member_points']
+           'seed_summary', 'paired_seeds', 'bootstrap_contrast', 'holm', 'member_points', 'plot_member_points']
 
 # %% ../nbs/05_results.ipynb #f3d871bd
 CASE_STUDY_SOURCE = ("I. M. R. Postrero, H. W. Banaag and K. S. Englatica, \"Image Classification on CIFAR-10 Using "
@@ -415,6 +415,35 @@ def paired_seeds(y_true, a, b) -> dict:
     real = abs(mean) > noise and (k == 1 or abs(mean) > 2 * sd) and (np.sign(d) == np.sign(mean)).all()
     return dict(diff=mean, sd_seeds=sd, noise_test=noise, n_seeds=k, per_seed=[float(x) for x in d], real=bool(real))
 
+
+# %% ../nbs/05_results.ipynb #c41b91fb
+def bootstrap_contrast(correct: dict, plus: Sequence[str], minus: Sequence[str] = (), n_boot: int = 4000,
+                       seed: int = 0) -> dict:
+    """Mean accuracy (points) of the setups in `plus` minus that of the setups in `minus`, with a 95% bootstrap
+    interval and a two-sided p-value. `correct` maps a setup to a 0/1 array, seeds × test images (1: right). Each
+    replicate redraws the images (one draw shared by all setups: the pairs stay paired) and each setup's seeds."""
+    names = list(dict.fromkeys([*plus, *minus]))
+    C = {n: np.atleast_2d(np.asarray(correct[n], dtype=np.float32)) for n in names}
+    sizes = {c.shape[1] for c in C.values()}
+    if len(sizes) != 1: raise ValueError(f'every setup needs predictions for the same test images, got sizes {sorted(sizes)}')
+    n = sizes.pop()
+    rng = np.random.default_rng(seed)
+    W = rng.multinomial(n, np.full(n, 1 / n), size=n_boot).astype(np.float32)      # B×n: times each image is drawn
+    def replicates(c):                                         # mean accuracy over redrawn seeds, per replicate
+        acc = 100 * (c @ W.T) / n                              # seeds × B
+        return np.take_along_axis(acc, rng.integers(0, len(c), size=acc.shape), 0).mean(0)
+    rep = {k: replicates(c) for k, c in C.items()}
+    obs = {k: 100 * float(c.mean()) for k, c in C.items()}
+    d = sum(obs[k] for k in plus) - sum(obs[k] for k in minus)
+    db = sum(rep[k] for k in plus) - sum(rep[k] for k in minus)
+    lo, hi = np.percentile(db, [2.5, 97.5])
+    p = (1 + int(np.sum(np.abs(db - d) >= abs(d)))) / (n_boot + 1)
+    return dict(diff=float(d), ci=[float(lo), float(hi)], p=float(p), n_boot=n_boot, seeds={k: len(c) for k, c in C.items()})
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    "Holm-adjusted p-values, in the order given (statsmodels' `multipletests`)."
+    from statsmodels.stats.multitest import multipletests
+    return [float(p) for p in multipletests(list(pvalues), method='holm')[1]] if len(pvalues) else []
 
 # %% ../nbs/05_results.ipynb #f32ac203
 POINT_STYLE = {'members_frozen': ('tab:blue', 'o'), 'members_aligned_frozen': ('tab:orange', 's'),
