@@ -16,9 +16,10 @@ from .backbones import (DEFAULT_WEIGHTS, DISPLAY_NAMES, Backbone, check_backbone
 
 # %% auto #0
 __all__ = ['HEADS', 'INITS', 'FINETUNE_BLOCKS', 'SETUPS', 'CASE_STUDY_SETUPS', 'MEMBERS_FIRST', 'CONTROLS', 'REFERENCES',
-           'SETUP_NAMES', 'layer_text', 'ConcatHead', 'LinearHead', 'ProjectedHead', 'feature_scales', 'GatedHead',
-           'gate_by_class', 'plot_gate_by_class', 'FusionModel', 'Setup', 'get_setup', 'make_head', 'architecture',
-           'build_model', 'LogitAverage', 'needs', 'init_of', 'plot_pipeline']
+           'REFERENCE_STYLE', 'SETUP_NAMES', 'POINT_SETUPS', 'POINT_STYLE', 'layer_text', 'ConcatHead', 'LinearHead',
+           'ProjectedHead', 'feature_scales', 'GatedHead', 'gate_by_class', 'plot_gate_by_class', 'FusionModel',
+           'Setup', 'get_setup', 'make_head', 'architecture', 'build_model', 'is_frozen_setup', 'member_controls',
+           'head_base', 'LogitAverage', 'needs', 'init_of', 'plot_pipeline']
 
 # %% ../nbs/03_fusion.ipynb #403e7029
 def layer_text(m: nn.Module) -> str:
@@ -198,6 +199,11 @@ class Setup:
     controls: str = ''         # a control: what it rules out, for which setup (empty for the setups under test)
     freeze: str = 'eval'       # 'eval': frozen blocks kept in eval() (ours); 'naive': requires_grad=False only, BatchNorm left to train()
     recipe: str = 'ours'       # 'ours' | 'case_study': a members-first head trained at the case study's constant lr 1e-4
+    versus: tuple = ()         # an ablation: (comparison's key, the setup it changes, what it controls for)
+    point: bool = False        # built again from the members of earlier epochs for 05's members-quality figure
+    style: tuple = ()          # (colour, marker) of its points in 05's figures
+    scales: bool = False       # its two trained branches' feature scales go into results.json (03)
+    pipeline: bool = False     # the setup whose pipeline a run draws (the case study's Fig. 2)
 
 _BOTH = ('resnet50', 'mobilenetv2')
 _FROZEN = {b: 0 for b in _BOTH}
@@ -205,33 +211,43 @@ SETUPS = {s.name: s for s in [
     Setup('resnet50', {'resnet50': 'all'}, 'linear', 'ResNet50 fine-tuned end to end, new linear classifier (case study baseline)'),
     Setup('mobilenetv2', {'mobilenetv2': 'all'}, 'linear', 'MobileNetV2 fine-tuned end to end, new linear classifier (case study baseline)'),
     Setup('fusion_frozen', dict(_FROZEN), 'concat', 'both backbones frozen, concatenated features, case study head'),
-    Setup('fusion_finetune', dict(FINETUNE_BLOCKS), 'concat', "last stage of each backbone trainable (ResNet50 layer4, MobileNetV2 features.16-18), case study head"),
+    Setup('fusion_finetune', dict(FINETUNE_BLOCKS), 'concat', "last stage of each backbone trainable (ResNet50 layer4, MobileNetV2 features.16-18), case study head",
+          pipeline=True),
     Setup('fusion_aligned_frozen', dict(_FROZEN), 'projected', 'both frozen; each branch projected to 512 + LayerNorm before the MLP'),
     Setup('fusion_gated_frozen', dict(_FROZEN), 'gated', 'both frozen; gated multimodal unit (GMU) fusion'),
     Setup('fusion_aligned_finetune', dict(FINETUNE_BLOCKS), 'projected', 'same blocks as fusion_finetune; projected + LayerNorm head'),
     Setup('fusion_gated_finetune', dict(FINETUNE_BLOCKS), 'gated', 'same blocks as fusion_finetune; GMU head'),
     Setup('fusion_full', {b: 'all' for b in _BOTH}, 'concat', 'both backbones trained end to end (every block), case study head'),
-    Setup('members_frozen', dict(_FROZEN), 'concat', "backbones of this run's trained resnet50 and mobilenetv2, frozen; case study head", 'members'),
-    Setup('members_aligned_frozen', dict(_FROZEN), 'projected', "the trained baselines' backbones, frozen; projected + LayerNorm head", 'members'),
-    Setup('members_gated_frozen', dict(_FROZEN), 'gated', "the trained baselines' backbones, frozen; GMU head", 'members'),
+    Setup('members_frozen', dict(_FROZEN), 'concat', "backbones of this run's trained resnet50 and mobilenetv2, frozen; case study head", 'members',
+          point=True, style=('tab:blue', 'o'), scales=True),
+    Setup('members_aligned_frozen', dict(_FROZEN), 'projected', "the trained baselines' backbones, frozen; projected + LayerNorm head", 'members',
+          point=True, style=('tab:orange', 's')),
+    Setup('members_gated_frozen', dict(_FROZEN), 'gated', "the trained baselines' backbones, frozen; GMU head", 'members',
+          point=True, style=('tab:green', '^')),
     Setup('members_finetune', dict(FINETUNE_BLOCKS), 'concat', "the trained baselines' backbones, last stage of each fine-tuned further; case study head", 'members'),
     # controls: each is a members-first setup with exactly one thing taken away or changed
     *[Setup(f'reheaded_{b}', {b: 0}, 'concat', f"control: the trained {DISPLAY_NAMES[b]} backbone alone, frozen, a new head of the case study's kind",
-            'members', controls="the frozen fusions: the same new head, cached features, epochs, lr and seeds, on one member's features")
+            'members', controls="the frozen fusions: the same new head, cached features, epochs, lr and seeds, on one member's features",
+            point=True, style=({'resnet50': '0.45', 'mobilenetv2': '0.7'}[b], 'x'))
       for b in _BOTH],
     *[Setup(f'finetuned_{b}', {b: FINETUNE_BLOCKS[b]}, 'concat', f"control: the trained {DISPLAY_NAMES[b]} backbone alone, its last stage fine-tuned, a new head",
             'members', controls="members_finetune: the same blocks, head kind, epochs and lr, on one member")
       for b in _BOTH],
     Setup('members_frozen_naive', dict(_FROZEN), 'concat', "members_frozen frozen the naive way: requires_grad=False, BatchNorm left in train()",
-          'members', controls='members_frozen: everything the same but how the backbones are frozen', freeze='naive'),
+          'members', controls='members_frozen: everything the same but how the backbones are frozen', freeze='naive',
+          versus=('our freeze vs naive freeze', 'members_frozen', 'BatchNorm left in train() while frozen, all else equal')),
     Setup('members_frozen_case_study', dict(_FROZEN), 'concat', "members_frozen trained with the case study's recipe (constant lr 1e-4)",
-          'members', controls="members_frozen: everything the same but the head's learning-rate recipe", recipe='case_study'),
+          'members', controls="members_frozen: everything the same but the head's learning-rate recipe", recipe='case_study',
+          versus=("our head recipe vs the case study's", 'members_frozen', 'the constant lr 1e-4 of the case study, all else equal')),
 ]}
 CASE_STUDY_SETUPS = ('resnet50', 'mobilenetv2', 'fusion_frozen', 'fusion_finetune')
 MEMBERS_FIRST = tuple(n for n, s in SETUPS.items() if s.init == 'members' and not s.controls)
 CONTROLS = tuple(n for n, s in SETUPS.items() if s.controls)
 REFERENCES = {'logit_average': ('resnet50', 'mobilenetv2')}
+REFERENCE_STYLE = {'logit_average': ('tab:red', 'D')}
 SETUP_NAMES = (*SETUPS, *REFERENCES)   # every name `fusion_nb_run --setups` accepts
+POINT_SETUPS = tuple(n for n, s in SETUPS.items() if s.point)        # what 05's members-quality points build
+POINT_STYLE = {**{n: s.style for n, s in SETUPS.items() if s.point}, **REFERENCE_STYLE}
 
 # %% ../nbs/03_fusion.ipynb #8bef3b61
 def get_setup(setup: str | Setup) -> Setup:
@@ -288,6 +304,23 @@ def build_model(setup: str | Setup, weights: str | None = DEFAULT_WEIGHTS, n_cla
     elif s.freeze != 'eval': raise ValueError(f"setup {s.name!r}: freeze must be 'eval' or 'naive', got {s.freeze!r}")
     head = make_head(s.head, [b.out_dim for b in bbs.values()], n_classes)
     return FusionModel(bbs, head, setup=s)
+
+def is_frozen_setup(name: str) -> bool:
+    "True if only the head of setup `name` trains (every backbone keeps 0 trainable blocks)."
+    return all(k == 0 for k in get_setup(name).backbones.values())
+
+def member_controls(name: str) -> tuple[str, ...]:
+    """The controls that give one member of the members-first fusion `name` the same trainable blocks, epochs, lr and
+    seeds: the re-headed members for a frozen fusion, the members with the same blocks fine-tuned otherwise."""
+    f = get_setup(name)
+    return tuple(n for n, s in SETUPS.items() if s.controls and s.init == 'members' and not s.versus
+                 and len(s.backbones) == 1 and all(f.backbones.get(b) == k for b, k in s.backbones.items()))
+
+def head_base(name: str) -> str | None:
+    "The concatenation fusion that members-first setup `name` changes only the head of (None if `name` has that head)."
+    s = get_setup(name)
+    return next((n for n, t in SETUPS.items() if t.init == s.init == 'members' and t.head == 'concat' != s.head
+                 and t.backbones == s.backbones and not t.controls), None)
 
 # %% ../nbs/03_fusion.ipynb #ed02925a
 class LogitAverage(nn.Module):

@@ -13,14 +13,16 @@ import torch
 import matplotlib.pyplot as plt
 import seaborn as sns
 
+from .fusion import SETUPS, MEMBERS_FIRST, REFERENCES, POINT_STYLE
+
 # %% auto #0
 __all__ = ['CASE_STUDY_SOURCE', 'CASE_STUDY', 'CASE_STUDY_LABELS', 'BASELINES', 'INIT_LABELS', 'RESULT_KEYS', 'ENV_KEYS',
-           'DATA_KEYS', 'SETUP_KEYS', 'REFERENCE_KEYS', 'HISTORY_KEYS', 'POINT_STYLE', 'setup_label', 'check_results',
-           'load_results', 'runs_of', 'recipe_text', 'has_holdout', 'run_summary', 'caption', 'table1',
-           'table1_markdown', 'caption_markdown', 'plot_curves', 'plot_predictions', 'confusion', 'per_class_accuracy',
-           'plot_confusion', 'load_predictions', 'prediction_arrays', 'per_class_table', 'noise_points', 'paired_noise',
-           'compare', 'comparison_text', 'comparisons', 'controlled_text', 'describe', 'comparisons_table',
-           'seed_summary', 'paired_seeds', 'bootstrap_contrast', 'holm', 'member_points', 'plot_member_points']
+           'DATA_KEYS', 'SETUP_KEYS', 'REFERENCE_KEYS', 'HISTORY_KEYS', 'setup_label', 'check_results', 'load_results',
+           'runs_of', 'recipe_text', 'has_holdout', 'run_summary', 'caption', 'table1', 'table1_markdown',
+           'caption_markdown', 'plot_curves', 'plot_predictions', 'confusion', 'per_class_accuracy', 'plot_confusion',
+           'load_predictions', 'prediction_arrays', 'per_class_table', 'noise_points', 'paired_noise', 'compare',
+           'comparison_text', 'comparisons', 'controlled_text', 'describe', 'comparisons_table', 'seed_summary',
+           'paired_seeds', 'bootstrap_contrast', 'holm', 'member_points', 'plot_member_points']
 
 # %% ../nbs/05_results.ipynb #f3d871bd
 CASE_STUDY_SOURCE = ("I. M. R. Postrero, H. W. Banaag and K. S. Englatica, \"Image Classification on CIFAR-10 Using "
@@ -106,7 +108,7 @@ def recipe_text(config: dict) -> str:
     own = sched != 'constant' or lr != 1e-4
     out = (f"{ep} epoch(s), AdamW, " + (f"one-cycle schedule peaking at lr {lr:g}" if sched == 'onecycle' else f"constant lr {lr:g}")
            + (" (our recipe for training from scratch; the case study fine-tunes at a constant 1e-4)" if own else " (the case study's recipe)"))
-    if any(n.startswith('members_') for n in config.get('setups', [])):
+    if any(n in SETUPS and SETUPS[n].init == 'members' for n in config.get('setups', [])):
         fe = config.get('fusion_epochs', ep)
         if 'head_lr' in config:
             out += (f"; members-first: {fe} more epoch(s), new heads on frozen features at a one-cycle lr {config['head_lr']:g} "
@@ -319,8 +321,10 @@ def comparisons(results: dict, preds: dict | None = None) -> dict[str, dict]:
     if base and fus:
         b, f = max(base, key=acc.get), max(fus, key=acc.get)
         out['best fusion vs best baseline'] = compare(results, f, b, preds)
-        if 'logit_average' in acc: out['best fusion vs logit average'] = compare(results, f, 'logit_average', preds)
-    if base and 'logit_average' in acc: out['logit average vs best baseline'] = compare(results, 'logit_average', max(base, key=acc.get), preds)
+        for r in (r for r in REFERENCES if r in acc):
+            out[f"best fusion vs {r.replace('_', ' ')}"] = compare(results, f, r, preds)
+    for r in (r for r in REFERENCES if r in acc and base):
+        out[f"{r.replace('_', ' ')} vs best baseline"] = compare(results, r, max(base, key=acc.get), preds)
     for n in acc:
         m = n.replace('_frozen', '_finetune')
         if n.endswith('_frozen') and m in acc: out[f"fine-tuned vs frozen ({n.removesuffix('_frozen')})"] = compare(results, m, n, preds)
@@ -350,7 +354,7 @@ def describe(results: dict, preds: dict | None = None, provenance: bool = True) 
                    "features; they show how the setups train from scratch under these conditions.")
     if 'comparisons' in results:                          # a run with a held-out split, controls and seeds
         s = results['setups']
-        fus = [n for n in s if n.startswith('members_') and not s[n].get('controls')]
+        fus = [n for n in s if n in MEMBERS_FIRST]
         if fus:
             best = max(fus, key=acc.get)
             sd = f" ± {s[best]['test_acc_sd']:.2f}" if 'test_acc_sd' in s[best] else ''
@@ -367,10 +371,11 @@ def describe(results: dict, preds: dict | None = None, provenance: bool = True) 
     out.append(f"The best setup is {setup_label(best)} ({INIT_LABELS[results['setups'][best]['init']]}) with {acc[best]:.2f}%.")
     cs = comparisons(results, preds)
     out += [f"{_sentence(k)}: {comparison_text(c)}." for k, c in cs.items()]
-    if 'fusion_frozen' in acc and 'fusion_finetune' in acc:
-        out.append(f"The case study reported fine-tuning {CASE_STUDY['fusion_finetune'] - CASE_STUDY['fusion_frozen']:.2f} "
-                   f"points above frozen fusion ({CASE_STUDY['fusion_finetune']:.2f}% vs {CASE_STUDY['fusion_frozen']:.2f}%); "
-                   f"ours is {acc['fusion_finetune'] - acc['fusion_frozen']:+.2f} points.")
+    fz, ft = (next(k for k, v in CASE_STUDY_LABELS.items() if v == row) for row in ('Fusion (frozen)', 'Fusion (finetuned)'))
+    if fz in acc and ft in acc:
+        out.append(f"The case study reported fine-tuning {CASE_STUDY[ft] - CASE_STUDY[fz]:.2f} "
+                   f"points above frozen fusion ({CASE_STUDY[ft]:.2f}% vs {CASE_STUDY[fz]:.2f}%); "
+                   f"ours is {acc[ft] - acc[fz]:+.2f} points.")
     n = min(r['data']['n_test'] for r in runs_of(results))
     out.append(f"Every accuracy is on {n:,} test images; "
                + ("noise is two standard errors of the paired difference (only the images where two setups disagree count)."
@@ -446,10 +451,6 @@ def holm(pvalues: Sequence[float]) -> list[float]:
     return [float(p) for p in multipletests(list(pvalues), method='holm')[1]] if len(pvalues) else []
 
 # %% ../nbs/05_results.ipynb #f32ac203
-POINT_STYLE = {'members_frozen': ('tab:blue', 'o'), 'members_aligned_frozen': ('tab:orange', 's'),
-               'members_gated_frozen': ('tab:green', '^'), 'reheaded_resnet50': ('0.45', 'x'),
-               'reheaded_mobilenetv2': ('0.7', 'x'), 'logit_average': ('tab:red', 'D')}
-
 def member_points(results: dict) -> list[dict]:
     "The members-quality points of a run, the last epoch (its main setups) included: epoch, best member's held-out and test accuracy, setups."
     pts = [{**v, 'epoch': int(k)} for k, v in results.get('points', {}).items()]

@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))                      # run from a clone without in
 
 import torch
 
-from fusion_nb.cli import MEMBERS_PLAN, run_case_study
+from fusion_nb.experiment import MEMBERS_PLAN, run_case_study
 from fusion_nb.plumbing import env_info, save_text
 from fusion_nb.dataset import load_data
 from fusion_nb.fusion import build_model
