@@ -68,7 +68,10 @@ def describe_preset(name:str) -> str:
 
 def _epilog():
     presets = '\n'.join(wrap(describe_preset(k), f'  {k:6s} ') for k in PRESETS)
-    return '\n\n'.join(['presets (explicit flags override them):\n' + presets,
+    transfer = '\n'.join(wrap(f"the transfer miniature of notebook 09 on {v['data']} ({v['epochs']} epoch(s) a setup, "
+                               f"{v['seeds']} seeds a head); takes --data, --out, --resume, --device and --seed only",
+                               f'  {k:14s} ') for k, v in TRANSFER_PRESETS.items())
+    return '\n\n'.join(['presets (explicit flags override them):\n' + presets + '\n' + transfer,
                         wrap('setups: ' + ', '.join(SETUP_NAMES)),
                         'example, the command of results/cpu (a JPEG copy of CIFAR-10, no ImageNet weights):\n'
                         '  fusion_nb_run --preset cpu --data data/cifar10-jpeg.tar.gz --no-pretrained --out runs/cpu'])
