@@ -22,6 +22,7 @@ from torchvision import transforms as T
 
 from fusion_nb.plumbing import atomic_write, env_info
 from fusion_nb.dataset import IMAGENET_MEAN, IMAGENET_STD, DeviceBatches, load_data
+from fusion_nb.training import sync
 
 DEFAULT_DATA = '/tmp/cifar10-jpeg'
 
@@ -37,9 +38,6 @@ def pil_transform(size):
     return T.Compose([T.Resize(size), T.RandomCrop(size, padding=4 * size // 32), T.RandomHorizontalFlip(),
                       T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
 
-
-def sync(device):
-    if device.type == 'cuda': torch.cuda.synchronize()
 
 
 def time_pass(make_iter, device):

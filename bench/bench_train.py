@@ -20,36 +20,31 @@ atomically to --out.
     python bench/bench_train.py --out bench/results/train.md
 """
 from __future__ import annotations
-import argparse, os, statistics, time
+import argparse, os, statistics, sys, time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 import torchvision
-from PIL import Image
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 from torchvision import transforms as T
 
 from fusion_nb.dataset import IMAGENET_MEAN, IMAGENET_STD, DeviceBatches, make_synthetic
 from fusion_nb.plumbing import atomic_write, env_info
 from fusion_nb.fusion import build_model
-from fusion_nb.training import TrainConfig, amp_dtype, autocast, fit, get_device, train_epoch
+from fusion_nb.training import TrainConfig, amp_dtype, autocast, fit, get_device, sync, train_epoch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))      # bench/ is no package: its sibling, as gpu_check loads us
+from bench_data import PILDataset  # noqa: E402  the PIL pipeline bench_data.py times, one definition
 
 
-def sync(dev):
-    if dev.type == 'cuda': torch.cuda.synchronize()
-
-
-class PILDataset(Dataset):
-    "What torchvision's CIFAR10 dataset does: uint8 HWC arrays, a PIL image per item, then the transform."
-    def __init__(self, x, y, tfm): self.x, self.y, self.tfm = x.permute(0, 2, 3, 1).numpy(), y.tolist(), tfm
-    def __len__(self): return len(self.y)
-    def __getitem__(self, i): return self.tfm(Image.fromarray(self.x[i])), self.y[i]
 
 
 def tutorial_loader(x, y, size, bs, workers):
     tfm = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.Resize(size), T.ToTensor(),
                      T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
-    return DataLoader(PILDataset(x, y, tfm), batch_size=bs, shuffle=True, num_workers=workers, drop_last=True)
+    return DataLoader(PILDataset(x.permute(0, 2, 3, 1).numpy(), y.numpy(), tfm), batch_size=bs, shuffle=True,
+                      num_workers=workers, drop_last=True)
 
 
 def time_bare(model, xb, yb, dev, dtype, steps):

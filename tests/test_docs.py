@@ -14,11 +14,10 @@ import yaml
 from conftest import BIN, NBS, NOTEBOOKS, ROOT, git_state, run
 
 sys.path.insert(0, str(ROOT / 'tools'))
-from render_pages import PROC_CODE, link_problems, page_problems, render, repo_files  # noqa: E402
+from render_pages import PROC_CODE, cell_source, link_problems, page_problems, render, repo_files  # noqa: E402
 
 
 def _cells(nb): return json.loads(nb.read_text())['cells']
-def _src(cell): return ''.join(cell['source']) if isinstance(cell['source'], list) else cell['source']
 
 
 @pytest.fixture(scope='module')
@@ -130,12 +129,12 @@ def test_readme_is_index_markdown():
 def test_notebook_front_matter_badge_and_colab_install():
     for nb in NOTEBOOKS + [NBS / 'index.ipynb']:
         cells = _cells(nb)
-        first = _src(cells[0])
+        first = cell_source(cells[0])
         assert cells[0]['cell_type'] == 'markdown' and re.match(r'# \S', first) and '\n> ' in first, \
             f'{nb.name}: the first cell must be the front matter `# Title` / `> description`'
         badge = f'https://colab.research.google.com/github/fusion-nb/fusion_nb/blob/main/nbs/{nb.name}'
-        assert badge in _src(cells[1]), f'{nb.name}: the second cell must be an Open in Colab badge to {badge}'
-        code = [_src(c) for c in cells if c['cell_type'] == 'code']
+        assert badge in cell_source(cells[1]), f'{nb.name}: the second cell must be an Open in Colab badge to {badge}'
+        code = [cell_source(c) for c in cells if c['cell_type'] == 'code']
         assert any("'google.colab' in sys.modules" in c and 'pip' in c for c in code[:3]), \
             f'{nb.name}: no cell that installs fusion_nb in Colab near the top'
         if nb.name != 'index.ipynb':

@@ -34,8 +34,8 @@ import torch.nn.functional as F
 
 from fusion_nb.dataset import DeviceBatches, make_synthetic
 from fusion_nb.plumbing import env_info, save_text
-from fusion_nb.training import (TrainConfig, autocast, compile_mode, compile_step, fused_adamw, get_device, make_optimizer,
-                                peak_tflops, precision, train_epoch, training_flops)
+from fusion_nb.training import (TrainConfig, autocast, compile_mode, compile_step, fused_adamw, get_device,
+                                make_optimizer, peak_tflops, precision, sync, train_epoch, training_flops)
 
 DTYPE_NAMES = {torch.bfloat16: 'bf16', torch.float16: 'fp16', None: 'fp32'}
 VARIANTS = ('bare step', 'our loop', 'compiled step', 'our loop, compiled')
@@ -54,9 +54,6 @@ def build(setup: str):
     from fusion_nb.fusion import build_model
     return build_model(setup, weights=None)
 
-
-def sync(dev):
-    if dev.type == 'cuda': torch.cuda.synchronize(dev)
 
 
 class Step:

@@ -38,7 +38,10 @@ proc_nbs(n_workers=0, force=True)
 '''
 
 
-def _src(cell) -> str: return ''.join(cell['source']) if isinstance(cell['source'], list) else cell['source']
+def cell_source(cell: dict) -> str:
+    "A notebook cell's source as one string (nbformat stores it as a list of lines or as a string; it may be absent)."
+    s = cell.get('source', '')
+    return ''.join(s) if isinstance(s, list) else s
 
 
 def cell_options(src: str) -> dict:
@@ -97,7 +100,7 @@ def page_problems(nb: dict) -> list[str]:
     "What a reader would trip over on the page made from pre-processed notebook `nb`."
     problems = []
     for i, cell in enumerate(nb['cells']):
-        src, where = _src(cell), f'cell {i}'
+        src, where = cell_source(cell), f'cell {i}'
         if cell['cell_type'] == 'markdown':
             if re.search(r'^#\|', src, re.M): problems.append(f'{where}: a raw `#|` directive in prose')
             if _ABS.search(src): problems.append(f'{where}: an absolute path in prose')
@@ -154,7 +157,7 @@ def link_problems(nb: dict, files: set[str], here: str = 'nbs') -> list[str]:
     GitHub URL) at a file git does not track."""
     problems = []
     for i, cell in enumerate(nb['cells']):
-        texts = [_src(cell)] if cell['cell_type'] == 'markdown' else \
+        texts = [cell_source(cell)] if cell['cell_type'] == 'markdown' else \
                 [''.join(o['data']['text/markdown']) for o in cell.get('outputs', []) if 'text/markdown' in o.get('data', {})]
         for text in texts:
             for m in _LINK.finditer(text):
@@ -171,10 +174,10 @@ def strip_options(nb: dict) -> dict:
     "Drop the `#| ` option lines from code cells, and the code of `echo: false` cells, as Quarto does when it renders them."
     for cell in nb['cells']:
         if cell['cell_type'] == 'code':
-            lines = _src(cell).splitlines(True)
+            lines = cell_source(cell).splitlines(True)
             k = 0
             while k < len(lines) and _OPTION.match(lines[k]): k += 1
-            if str(cell_options(_src(cell)).get('echo', '')).lower() == 'false':
+            if str(cell_options(cell_source(cell)).get('echo', '')).lower() == 'false':
                 cell.setdefault('metadata', {}).setdefault('tags', []).append('remove_input')
             cell['source'] = ''.join(lines[k:])
     return nb
