@@ -29,6 +29,9 @@ from conftest import NBS, ROOT
 CHROMIUM = Path(os.environ.get('FUSION_NB_CHROMIUM', '/usr/bin/chromium'))
 sys.path.insert(0, str(ROOT / 'tools'))
 from site_check import CHROMIUM_ARGS  # noqa: E402  the flags tools/site_check.py reads the site with
+
+pytestmark = pytest.mark.slow          # JupyterLab and Chromium: a minute or more
+
 NOTEBOOK = NBS / '02_backbones.ipynb'
 SLIDER_CALL, SLIDER_DEF = 'unfreeze_widget(', 'def unfreeze_widget('   # the slider cell calls, not defines, it
 SLIDERS = {'resnet50': '.fusion-nb-slider-resnet50', 'mobilenetv2': '.fusion-nb-slider-mobilenetv2'}

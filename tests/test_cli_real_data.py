@@ -11,6 +11,8 @@ import pytest
 
 from conftest import real_data
 
+pytestmark = pytest.mark.slow          # the console script on the real CIFAR-10
+
 EXE = Path(sys.executable).parent / ('fusion_nb_run.exe' if os.name == 'nt' else 'fusion_nb_run')
 CIFAR10_CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck']
 SETUPS = ['mobilenetv2', 'fusion_frozen']

@@ -30,6 +30,7 @@ def test_every_notebook_has_the_same_install_cell():
     assert f"'fusion_nb @ {URL}'" in first, first
 
 
+@pytest.mark.slow                      # a new environment and a pip install from a clone
 def test_install_cell_in_a_colab_like_environment(tmp_path):
     cell = _install_cell(NBS / 'index.ipynb')
     args = re.search(r"subprocess\.run\(\[sys\.executable, (.*)\], check=True\)", cell).group(1)

@@ -180,6 +180,7 @@ def test_nbdev_docs_leaves_the_readme_alone():
 
 
 @pytest.mark.skipif(not shutil.which('quarto'), reason='needs Quarto on PATH (CI has none; CONTRIBUTING.md says how to build it)')
+@pytest.mark.slow                      # the whole site with Quarto, in a clean clone
 def test_nbdev_docs_with_quarto_leaves_a_clean_tree(tmp_path):
     "The whole `nbdev_docs`, with the real Quarto, in a clean clone: the site is built and nothing tracked changes."
     clone = tmp_path / 'clone'

@@ -7,6 +7,8 @@ best fusion, and bench.md with every measurement beside its target.
 """
 import importlib.util, json, os, sys
 
+import pytest
+
 from conftest import ROOT, run
 
 
@@ -29,6 +31,7 @@ def test_plan_fits_the_budget():
     assert plan_epochs(speeds, 50_000, 10_000, 1)[:2] == (1, 1)              # at least one of each, even over budget
 
 
+@pytest.mark.slow                      # tools/gpu_check.sh end to end: every setup, trained
 def test_gpu_check_on_cpu(tmp_path):
     out = tmp_path / 'gpu'
     res = run(['bash', ROOT / 'tools' / 'gpu_check.sh', '--device', 'cpu', '--data', 'synthetic', '--img-size', '64',

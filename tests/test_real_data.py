@@ -13,6 +13,8 @@ import torch
 from fusion_nb.dataset import CIFAR10_CLASSES, load_data
 from conftest import real_data
 
+pytestmark = pytest.mark.slow          # extracts and decodes the real CIFAR-10
+
 
 
 @pytest.fixture(scope='module')
