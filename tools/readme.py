@@ -42,7 +42,8 @@ _LINK = re.compile(r'(\]\()([^)\s]+)(\))')
 
 
 def _relink(md):
-    "Relative links of a notebook in nbs/ (what the site resolves) made relative to the repository root (where README.md is)."
+    """Relative links of a notebook in nbs/ (what the site resolves) made relative to the repository root (where
+    README.md is)."""
     def fix(m):
         target = m.group(2)
         if re.match(r'^([a-z][a-z0-9+.-]*:|#|/)', target): return m.group(0)           # absolute, anchor or URL
