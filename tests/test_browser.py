@@ -130,7 +130,8 @@ def lab(tmp_path):
         deadline = time.monotonic() + SERVER_START_S
         while True:
             if proc.poll() is not None:
-                pytest.fail(f'jupyterlab exited {proc.returncode}:\n{(tmp_path / "jupyterlab.log").read_text()[-4000:]}')
+                tail = (tmp_path / 'jupyterlab.log').read_text()[-4000:]
+                pytest.fail(f'jupyterlab exited {proc.returncode}:\n{tail}')
             try:
                 _api(base, token, '/api/status', timeout=5)
                 break
@@ -186,7 +187,8 @@ def _slider_max(slider):
 
 
 def _set_slider(expect, slider, value):
-    "Move a slider as a keyboard user does: focus its handle, Home, then one arrow press per step (End for the maximum)."
+    """Move a slider as a keyboard user does: focus its handle, Home, then one arrow press per step (End for the
+    maximum)."""
     handle = slider.locator('.noUi-handle').first
     handle.focus()
     handle.press('Home')
@@ -287,7 +289,8 @@ def test_sliders_in_jupyterlab(browser_tools, lab, capsys):
                 _set_slider(expect, s_mobilenet, k_mobilenet)
                 _check_readout(expect, readout, expected(k_resnet, k_mobilenet))
                 r = sweep_cell(sweep, k_resnet, k_mobilenet)
-                shown = f"held-out accuracy {r['heldout_acc']:.2f}%, test accuracy {r['test_acc']:.2f}%" if r else 'not measured'
+                shown = (f"held-out accuracy {r['heldout_acc']:.2f}%, test accuracy {r['test_acc']:.2f}%" if r else
+                         'not measured')
                 expect(measured).to_contain_text(shown, timeout=STEP_S * 1000)
                 log(f'readout and measured numbers checked for k_resnet={k_resnet}, k_mobilenet={k_mobilenet}'
                     f' ({"in the sweep" if r else "not in the sweep"})')
