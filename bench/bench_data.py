@@ -22,6 +22,7 @@ from torchvision import transforms as T
 
 from fusion_nb.plumbing import atomic_write, env_info
 from fusion_nb.dataset import IMAGENET_MEAN, IMAGENET_STD, DeviceBatches, load_data
+from fusion_nb.training import sync
 
 DEFAULT_DATA = '/tmp/cifar10-jpeg'
 
@@ -38,9 +39,6 @@ def pil_transform(size):
                       T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
 
 
-def sync(device):
-    if device.type == 'cuda': torch.cuda.synchronize()
-
 
 def time_pass(make_iter, device):
     "Seconds and number of images for one pass over an iterable of (x, y) batches."
@@ -52,7 +50,8 @@ def time_pass(make_iter, device):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--data', default=None, help=f"load_data source (default: {DEFAULT_DATA} if present, else 'synthetic')")
+    p.add_argument('--data', default=None,
+                   help=f"load_data source (default: {DEFAULT_DATA} if present, else 'synthetic')")
     p.add_argument('--cache-dir', default=None, help='cache folder for load_data')
     p.add_argument('--n-images', type=int, default=4096)
     p.add_argument('--repeats', type=int, default=5)
@@ -95,7 +94,8 @@ def main():
 
     # MobileNetV2 training step at 32 px: data preparation vs the step itself
     torch.manual_seed(0)
-    model = torchvision.models.mobilenet_v2(weights=None, num_classes=10).to(device, memory_format=torch.channels_last).train()
+    model = torchvision.models.mobilenet_v2(weights=None, num_classes=10)
+    model = model.to(device, memory_format=torch.channels_last).train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     k = a.step_batches
     ours = DeviceBatches(x[:k * bs], y[:k * bs], bs, img_size=32, train=True, device=device)
@@ -115,13 +115,15 @@ def main():
     share = prep / (prep + stp)
     load1 = os.getloadavg()[0]
 
-    src = ('real CIFAR-10 JPEGs (' + str(data_arg) + ', decoded into memory by `load_data`)') if data_arg != 'synthetic' \
-        else 'synthetic data (`make_synthetic`)'
+    src = (f'real CIFAR-10 JPEGs ({data_arg}, decoded into memory by `load_data`)' if data_arg != 'synthetic'
+           else 'synthetic data (`make_synthetic`)')
     t224 = ratios.get(224)
     lines = [
         '# Data pipeline benchmark (`bench/bench_data.py`)', '',
-        f"- Command: `python {' '.join(shlex.quote(v) for v in sys.argv)}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}).",
-        f'- Machine: {env_info("cpu")["device_name"]}, {os.cpu_count()} CPU cores, torch {torch.__version__} ({torch.get_num_threads()} threads), '
+        f"- Command: `python {' '.join(shlex.quote(v) for v in sys.argv)}` "
+        f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}).",
+        f'- Machine: {env_info("cpu")["device_name"]}, {os.cpu_count()} CPU cores, torch {torch.__version__} '
+        f'({torch.get_num_threads()} threads), '
         f'torchvision {torchvision.__version__}, Python {platform.python_version()}; ours runs on `{device}`'
         + (f' ({torch.cuda.get_device_name(device)})' if device.type == 'cuda' else '') + '.',
         f'- Load average (1 min) at start / end: {load0:.2f} / {load1:.2f} (other processes may share the cores).',
@@ -129,9 +131,10 @@ def main():
         f'{a.repeats} passes each, A/B alternating, medians.',
         f'- Ours: `DeviceBatches(train=True)`: seeded shuffle, crop (pad 4) + flip at 32 px in one gather, normalise, '
         'channels_last, bilinear `F.interpolate` to the size, in the main process.',
-        f'- Baseline: `torchvision.transforms` Resize(S), RandomCrop(S, padding=4·S/32), RandomHorizontalFlip, ToTensor, '
-        f'Normalize on PIL images made from in-memory uint8 arrays (as `torchvision.datasets.CIFAR10` does), '
-        f'`DataLoader(num_workers={a.workers}, persistent_workers=True, shuffle=True)`, workers started before timing.', '',
+        '- Baseline: `torchvision.transforms` Resize(S), RandomCrop(S, padding=4·S/32), RandomHorizontalFlip, '
+        'ToTensor, Normalize on PIL images made from in-memory uint8 arrays (as `torchvision.datasets.CIFAR10` does), '
+        f'`DataLoader(num_workers={a.workers}, persistent_workers=True, shuffle=True)`, '
+        'workers started before timing.', '',
         '| size | ours batches/s | ours images/s | PIL + DataLoader batches/s | PIL + DataLoader images/s | speed-up |',
         '|---|---|---|---|---|---|', *rows, '',
         f'MobileNetV2 (weights=None, channels_last, AdamW) at 32 px, batch {bs}: training step {1e3 * stp:.1f} ms, '
@@ -140,7 +143,8 @@ def main():
         'Goals:', '',
         f'- ≥ 5× the PIL pipeline at 224 px: ' + ('not measured' if t224 is None else
             f"{'**met**' if t224 >= 5 else '**not met**'} ({t224:.1f}×)"),
-        f"- data preparation < 10% of a MobileNetV2 step at 32 px: {'**met**' if share < 0.1 else '**not met**'} ({100 * share:.2f}%)",
+        f"- data preparation < 10% of a MobileNetV2 step at 32 px: {'**met**' if share < 0.1 else '**not met**'} "
+        f"({100 * share:.2f}%)",
     ]
     text = '\n'.join(lines) + '\n'
     print(text)

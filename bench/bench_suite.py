@@ -57,7 +57,8 @@ def main():
     # nbdev_test after the epoch: RUSAGE_CHILDREN keeps the largest child's peak, so the epoch goes first.
     if not args.skip_nbdev_test:
         wall, _, rc, tail = _run([BIN / 'nbdev_test'], cwd=ROOT)
-        rows.append(('`nbdev_test` (all notebooks, default flags)', f'{wall:.0f} s wall', 'passed' if rc == 0 else f'FAILED ({rc})'))
+        rows.append(('`nbdev_test` (all notebooks, default flags)', f'{wall:.0f} s wall',
+                     'passed' if rc == 0 else f'FAILED ({rc})'))
     lines = [f'# Test suite and memory ({time.strftime("%Y-%m-%d")})', '',
              f'Machine: {env_info("cpu")["device_name"]}, {os.cpu_count()} CPUs, torch {torch.__version__}, '
              f'{torch.get_num_threads()} threads, Python {platform.python_version()}.', '',

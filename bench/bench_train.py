@@ -6,8 +6,9 @@ Measured side by side in one run, alternating the variants, reporting medians an
     - ours:     `fusion_nb.training.train_epoch` over `DeviceBatches` (the loop `fit` runs: on-device crop/flip/resize/
                 normalise, channels_last, AdamW over the trainable parameters, loss checks);
     - bare:     the same model's forward/backward/AdamW step on one ready-made batch (the limit);
-    - tutorial: the torchvision-tutorial loop: PIL images, `transforms` (RandomCrop(32, padding=4), RandomHorizontalFlip,
-                Resize, ToTensor, Normalize), a 2-worker DataLoader, default memory format, plain AdamW loop.
+    - tutorial: the torchvision-tutorial loop: PIL images, `transforms` (RandomCrop(32, padding=4),
+                RandomHorizontalFlip, Resize, ToTensor, Normalize), a 2-worker DataLoader, default memory format,
+                plain AdamW loop.
 (3) the frozen fusion for 6 epochs from cached features vs running the frozen backbones every step: wall time and
     validation accuracy of both.
 (4) the speeds behind `fusion_nb.cli.CPU_SPEEDS` (the `cpu` preset's time estimate): images/s of our training loop
@@ -20,36 +21,31 @@ atomically to --out.
     python bench/bench_train.py --out bench/results/train.md
 """
 from __future__ import annotations
-import argparse, os, statistics, time
+import argparse, os, statistics, sys, time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 import torchvision
-from PIL import Image
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 from torchvision import transforms as T
 
 from fusion_nb.dataset import IMAGENET_MEAN, IMAGENET_STD, DeviceBatches, make_synthetic
 from fusion_nb.plumbing import atomic_write, env_info
 from fusion_nb.fusion import build_model
-from fusion_nb.training import TrainConfig, amp_dtype, autocast, fit, get_device, train_epoch
+from fusion_nb.training import TrainConfig, amp_dtype, autocast, fit, get_device, sync, train_epoch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))      # bench/ is no package: its sibling, as gpu_check loads us
+from bench_data import PILDataset  # noqa: E402  the PIL pipeline bench_data.py times, one definition
 
 
-def sync(dev):
-    if dev.type == 'cuda': torch.cuda.synchronize()
-
-
-class PILDataset(Dataset):
-    "What torchvision's CIFAR10 dataset does: uint8 HWC arrays, a PIL image per item, then the transform."
-    def __init__(self, x, y, tfm): self.x, self.y, self.tfm = x.permute(0, 2, 3, 1).numpy(), y.tolist(), tfm
-    def __len__(self): return len(self.y)
-    def __getitem__(self, i): return self.tfm(Image.fromarray(self.x[i])), self.y[i]
 
 
 def tutorial_loader(x, y, size, bs, workers):
     tfm = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.Resize(size), T.ToTensor(),
                      T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
-    return DataLoader(PILDataset(x, y, tfm), batch_size=bs, shuffle=True, num_workers=workers, drop_last=True)
+    return DataLoader(PILDataset(x.permute(0, 2, 3, 1).numpy(), y.numpy(), tfm), batch_size=bs, shuffle=True,
+                      num_workers=workers, drop_last=True)
 
 
 def time_bare(model, xb, yb, dev, dtype, steps):
@@ -113,7 +109,8 @@ def bench_speed(setups, sizes, bs, steps, repeats, dev, workers, log):
                     else: res[v].append(time_tutorial(model, x, y, size, bs, dev, steps, workers))
             med = {k: statistics.median(v) for k, v in res.items()}
             rows.append(dict(setup=setup, size=size, runs=res, **med))
-            log(f'{setup:16s} {size:3d}px  bare {med["bare"]:7.1f}  ours {med["ours"]:7.1f}  tutorial {med["tutorial"]:7.1f} images/s  '
+            log(f'{setup:16s} {size:3d}px  bare {med["bare"]:7.1f}  ours {med["ours"]:7.1f}  '
+                f'tutorial {med["tutorial"]:7.1f} images/s  '
                 f'(runs: {", ".join(f"{k}={[round(a, 1) for a in v]}" for k, v in res.items())})')
     return rows
 
@@ -125,7 +122,8 @@ def bench_cache(n_train, n_test, size, bs, epochs, repeats, dev, log):
         for cached in ([True, False] if r % 2 == 0 else [False, True]):
             torch.manual_seed(0)
             model = build_model('fusion_frozen', weights=None)
-            cfg = TrainConfig(epochs=epochs, img_size=size, batch_size=bs, lr=1e-3, device=str(dev), cache_features=cached, progress=False)
+            cfg = TrainConfig(epochs=epochs, img_size=size, batch_size=bs, lr=1e-3, device=str(dev),
+                              cache_features=cached, progress=False)
             t = time.perf_counter()
             h = fit(model, data, cfg)
             sync(dev)
@@ -135,7 +133,8 @@ def bench_cache(n_train, n_test, size, bs, epochs, repeats, dev, log):
 
 
 def time_forward(model, x, dev, bs, repeats, size):
-    "Median images/s of eval-mode forward passes (no grad) at `size` px in batches of `bs`, as evaluation and feature extraction run."
+    """Median images/s of eval-mode forward passes (no grad) at `size` px in batches of `bs`, as evaluation and
+    feature extraction run."""
     model.to(dev, memory_format=torch.channels_last).eval()
     batches = list(DeviceBatches(x, torch.zeros(len(x), dtype=torch.long), bs, img_size=size, train=False, device=dev))
     dtype, out = amp_dtype(dev, 'auto'), []
@@ -156,11 +155,12 @@ def bench_estimate(size, bs, steps, repeats, dev, log):
     for setup in ('resnet50', 'mobilenetv2', 'fusion_finetune'):
         torch.manual_seed(0)
         model = build_model(setup, weights=None).to(dev)
-        train[setup] = statistics.median(time_ours(model, data.x_train, data.y_train, size, bs, dev, dtype, steps, seed=r)
-                                         for r in range(repeats))
+        train[setup] = statistics.median(time_ours(model, data.x_train, data.y_train, size, bs, dev, dtype, steps,
+                                                   seed=r) for r in range(repeats))
         if setup in ('resnet50', 'mobilenetv2'):
             fwd[setup] = time_forward(model, data.x_test.repeat(2, 1, 1, 1), dev, 2 * bs, repeats, size)
-        log(f'estimate speeds, {setup} {size} px: train {train[setup]:.1f}' + (f', forward {fwd[setup]:.1f}' if setup in fwd else '') + ' images/s')
+        log(f'estimate speeds, {setup} {size} px: train {train[setup]:.1f}'
+            + (f', forward {fwd[setup]:.1f}' if setup in fwd else '') + ' images/s')
     return train, fwd
 
 
@@ -185,7 +185,9 @@ def main():
     p.add_argument('--skip-cache', action='store_true')
     p.add_argument('--estimate-size', type=int, default=32, help="image size of the cpu preset's speeds (section 4)")
     p.add_argument('--estimate-batch', type=int, default=128, help="the cpu preset's batch size (section 4)")
-    p.add_argument('--estimate-steps', type=int, default=30, help='timed steps per run (section 4); fewer read too fast: 6 steps gave 1.27x the speed of a real epoch')
+    p.add_argument('--estimate-steps', type=int, default=30,
+                   help='timed steps per run (section 4); fewer read too fast: '
+                        '6 steps gave 1.27x the speed of a real epoch')
     p.add_argument('--skip-estimate', action='store_true')
     a = p.parse_args()
     if a.threads: torch.set_num_threads(a.threads)
@@ -200,45 +202,54 @@ def main():
            f'{time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}')
     log(env)
     lines += ['# Training speed (bench/bench_train.py)', '', env, '',
-              'Random weights (`weights=None`), synthetic images (`make_synthetic`), CPU threads shared with whatever else ran '
-              'on the machine. Medians of alternating runs; images/s of training steps (forward, backward, AdamW).', '']
+              'Random weights (`weights=None`), synthetic images (`make_synthetic`), CPU threads shared with whatever '
+              'else ran on the machine. Medians of alternating runs; images/s of training steps (forward, backward, '
+              'AdamW).', '']
     if not a.skip_speed:
-        rows = bench_speed(a.setups.split(','), [int(s) for s in a.sizes.split(',')], a.batch_size, a.steps, a.repeats, dev, a.workers, log)
-        lines += [f'## Training images/s (batch {a.batch_size}, {a.steps} timed steps per run, {a.repeats} alternating runs, median)', '',
-                  '| setup | px | bare step (limit) | ours (`fit` loop) | tutorial loop | ours / bare | target ≥ 0.90 | ours / tutorial |',
+        rows = bench_speed(a.setups.split(','), [int(s) for s in a.sizes.split(',')], a.batch_size, a.steps, a.repeats,
+                           dev, a.workers, log)
+        lines += [f'## Training images/s (batch {a.batch_size}, {a.steps} timed steps per run, {a.repeats} alternating '
+                  'runs, median)', '',
+                  '| setup | px | bare step (limit) | ours (`fit` loop) | tutorial loop | ours / bare | target ≥ 0.90 '
+                  '| ours / tutorial |',
                   '|---|---|---|---|---|---|---|---|']
         for r in rows:
             ob, ot = r['ours'] / r['bare'], r['ours'] / r['tutorial']
-            lines.append(f"| {r['setup']} | {r['size']} | {r['bare']:.1f} | {r['ours']:.1f} | {r['tutorial']:.1f} | {ob:.2f} | {met(ob >= 0.9)} | {ot:.2f} |")
+            lines.append(f"| {r['setup']} | {r['size']} | {r['bare']:.1f} | {r['ours']:.1f} | {r['tutorial']:.1f} "
+                         f"| {ob:.2f} | {met(ob >= 0.9)} | {ot:.2f} |")
+        runs = lambda r: ', '.join(f"{k} {[round(v, 1) for v in r['runs'][k]]}" for k in ('bare', 'ours', 'tutorial'))
         lines += ['', 'Every run (images/s, in the order measured within each variant): ' + '; '.join(
-            f"{r['setup']} {r['size']} px: " + ', '.join(f"{k} {[round(v, 1) for v in r['runs'][k]]}" for k in ('bare', 'ours', 'tutorial'))
-            for r in rows) + '.']
+            f"{r['setup']} {r['size']} px: " + runs(r) for r in rows) + '.']
         mob = [r for r in rows if r['setup'] == 'mobilenetv2' and r['size'] == 64]
         if mob:
             ot = mob[0]['ours'] / mob[0]['tutorial']
-            lines += ['', f'MobileNetV2 at 64 px, ours vs the tutorial loop: {ot:.2f}× (target ≥ 1.5×: {met(ot >= 1.5)}).']
+            lines += ['', f'MobileNetV2 at 64 px, ours vs the tutorial loop: {ot:.2f}× '
+                      f'(target ≥ 1.5×: {met(ot >= 1.5)}).']
         lines.append('')
     if not a.skip_estimate:
         tr, fw = bench_estimate(a.estimate_size, a.estimate_batch, a.estimate_steps, a.repeats, dev, log)
         lines += [f'## Speeds for the `cpu` preset\'s estimate ({a.estimate_size} px, batch {a.estimate_batch}; '
                   f'{a.estimate_steps} timed steps of our loop per run, {a.repeats} runs, median)', '',
-                  '| setup | training images/s (our loop) | forward images/s (eval, no grad, batch ' f'{2 * a.estimate_batch}) |',
+                  '| setup | training images/s (our loop) | forward images/s (eval, no grad, batch '
+                  f'{2 * a.estimate_batch}) |',
                   '|---|---|---|']
         lines += [f"| {k} | {v:.0f} | {f'{fw[k]:.0f}' if k in fw else '—'} |" for k, v in tr.items()]
-        lines += ['', f"`fusion_nb.cli.CPU_SPEEDS[{a.estimate_size}]` = `dict(train={{{', '.join(f'{k!r}: {v:.0f}' for k, v in tr.items())}}}, "
-                  f"forward={{{', '.join(f'{k!r}: {v:.0f}' for k, v in fw.items())}}})`", '']
+        speeds = lambda d: ', '.join(f'{k!r}: {v:.0f}' for k, v in d.items())
+        lines += ['', f"`fusion_nb.cli.CPU_SPEEDS[{a.estimate_size}]` = `dict(train={{{speeds(tr)}}}, "
+                  f"forward={{{speeds(fw)}}})`", '']
     if not a.skip_cache:
         c = bench_cache(a.cache_train, a.cache_test, 32, a.batch_size, 6, a.cache_repeats, dev, log)
         ratio = c[False][0] / c[True][0]
-        lines += [f'## Frozen fusion, 6 epochs at 32 px ({a.cache_train} training / {a.cache_test} test images, batch {a.batch_size}, lr 1e-3, '
-                  f'median of {a.cache_repeats} alternating runs; wall time of `fit`, feature extraction and evaluation included)', '',
+        lines += [f'## Frozen fusion, 6 epochs at 32 px ({a.cache_train} training / {a.cache_test} test images, '
+                  f'batch {a.batch_size}, lr 1e-3, median of {a.cache_repeats} alternating runs; wall time of `fit`, '
+                  'feature extraction and evaluation included)', '',
                   '| variant | seconds | val acc (%) |', '|---|---|---|',
                   f'| cached features (`cache_features=True`) | {c[True][0]:.1f} | {c[True][1]:.1f} |',
                   f'| backbones every step (`cache_features=False`) | {c[False][0]:.1f} | {c[False][1]:.1f} |', '',
-                  f'Speed-up from caching: {ratio:.1f}× (target ≥ 4×: {met(ratio >= 4)}). The accuracies are those of random-weight '
-                  'backbones with the case study\'s head after 6 short epochs: they show that both variants run, not what the setup can reach '
-                  '(the cached run sees plain images, the other augmented ones; 04_training shows that with `n_views=epochs` the two '
-                  'trainings coincide).', '']
+                  f'Speed-up from caching: {ratio:.1f}× (target ≥ 4×: {met(ratio >= 4)}). The accuracies are those of '
+                  'random-weight backbones with the case study\'s head after 6 short epochs: they show that both '
+                  'variants run, not what the setup can reach (the cached run sees plain images, the other augmented '
+                  'ones; 04_training shows that with `n_views=epochs` the two trainings coincide).', '']
     lines += [f'Whole benchmark: {time.perf_counter() - t_all:.0f} s. Load average (1 min) at the start: '
               f'{load0[0]:.1f}, at the end: {os.getloadavg()[0]:.1f} (other processes shared the CPUs).' if load0 else
               f'Whole benchmark: {time.perf_counter() - t_all:.0f} s.', '']

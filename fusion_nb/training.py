@@ -17,7 +17,7 @@ from .plumbing import atomic_write, progress_bar
 
 # %% auto #0
 __all__ = ['AMP_CHOICES', 'SCHEDULES', 'BF16_CAPABILITY', 'BASE_BATCH', 'WARMUP_STEPS', 'LR_RULES', 'PEAK_TFLOPS', 'TrainConfig',
-           'check_config', 'get_device', 'amp_dtype', 'autocast', 'needs_scaler', 'precision', 'epoch_seed',
+           'check_config', 'get_device', 'amp_dtype', 'autocast', 'needs_scaler', 'precision', 'sync', 'epoch_seed',
            'onecycle_factor', 'warmup_factor', 'make_scheduler', 'lr_curve', 'plot_lr_schedules', 'scaled_lr',
            'extract_features', 'FeatureBatches', 'uses_cache', 'feature_key', 'cached_features', 'evaluate', 'predict',
            'save_checkpoint', 'load_checkpoint', 'slim_checkpoint', 'check_resume', 'train_epoch', 'fit', 'comparable',
@@ -115,6 +115,13 @@ def precision(device: torch.device, amp: str = 'auto') -> tuple[torch.dtype | No
     "What training on `device` under `amp` uses: (autocast dtype or None, whether a `GradScaler` scales the loss)."
     dtype = amp_dtype(device, amp)
     return dtype, needs_scaler(device, dtype)
+
+# %% ../nbs/04_training.ipynb #5c1a7e01
+def sync(device: torch.device):
+    """Wait until the work queued on `device` has run: CUDA and MPS run asynchronously, so a timer read without this
+    measures only the queueing. A no-op on the CPU, whose operations finish before they return."""
+    if device.type == 'cuda': torch.cuda.synchronize(device)
+    elif device.type == 'mps': torch.mps.synchronize()
 
 # %% ../nbs/04_training.ipynb #0d6b59a8
 def epoch_seed(seed: int, epoch: int) -> int:

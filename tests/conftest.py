@@ -17,7 +17,8 @@ def run(cmd, cwd=ROOT, check=True, timeout=1800, env=None, **kw):
     res = subprocess.run([str(c) for c in cmd], cwd=cwd, capture_output=True, text=True, timeout=timeout,
                          env={**os.environ, **(env or {})}, **kw)
     if check and res.returncode != 0:
-        pytest.fail(f'{" ".join(map(str, cmd))} exited {res.returncode}\n--- stdout\n{res.stdout[-6000:]}\n--- stderr\n{res.stderr[-6000:]}')
+        pytest.fail(f'{" ".join(map(str, cmd))} exited {res.returncode}\n--- stdout\n{res.stdout[-6000:]}\n'
+                    f'--- stderr\n{res.stderr[-6000:]}')
     return res
 
 
@@ -26,7 +27,7 @@ def git_state():
     return run(['git', 'status', '--porcelain']).stdout + run(['git', 'diff']).stdout
 
 
-SHARED_ARCHIVE = ROOT.parent / 'shared' / 'data' / 'cifar10-jpeg.tar.gz'    # where CI puts the real data, beside the clone
+SHARED_ARCHIVE = ROOT.parent / 'shared' / 'data' / 'cifar10-jpeg.tar.gz'  # the real data on CI, beside the clone
 HOW_TO_RUN = ('set FUSION_NB_DATA to your copy of CIFAR-10 (a cifar-10-batches-py folder, an ImageFolder train/ test/ '
               'folder, or a .tar.gz/.zip of either) to run them')
 
@@ -37,8 +38,10 @@ def real_data():
     with a reason that says how to run it."""
     given = os.environ.get('FUSION_NB_DATA')
     for p in ([Path(given).expanduser()] if given else []) + [SHARED_ARCHIVE]:
-        if p.exists() and (p.is_file() or (p / 'train').is_dir() or (p / 'cifar-10-batches-py').is_dir() or (p / 'data_batch_1').is_file()):
+        if p.exists() and (p.is_file() or (p / 'train').is_dir() or (p / 'cifar-10-batches-py').is_dir()
+                           or (p / 'data_batch_1').is_file()):
             return p.resolve()
     found = f'FUSION_NB_DATA={given} holds no CIFAR-10' if given else 'no CIFAR-10 found'
-    if os.environ.get('CI', '').lower() in ('1', 'true', 'yes'): pytest.fail(f'{found}; CI needs the archive at {SHARED_ARCHIVE}')
+    if os.environ.get('CI', '').lower() in ('1', 'true', 'yes'):
+        pytest.fail(f'{found}; CI needs the archive at {SHARED_ARCHIVE}')
     pytest.skip(f'real-data test: {found}; {HOW_TO_RUN}')

@@ -29,6 +29,9 @@ from conftest import NBS, ROOT
 CHROMIUM = Path(os.environ.get('FUSION_NB_CHROMIUM', '/usr/bin/chromium'))
 sys.path.insert(0, str(ROOT / 'tools'))
 from site_check import CHROMIUM_ARGS  # noqa: E402  the flags tools/site_check.py reads the site with
+
+pytestmark = pytest.mark.slow          # JupyterLab and Chromium: a minute or more
+
 NOTEBOOK = NBS / '02_backbones.ipynb'
 SLIDER_CALL, SLIDER_DEF = 'unfreeze_widget(', 'def unfreeze_widget('   # the slider cell calls, not defines, it
 SLIDERS = {'resnet50': '.fusion-nb-slider-resnet50', 'mobilenetv2': '.fusion-nb-slider-mobilenetv2'}
@@ -127,7 +130,8 @@ def lab(tmp_path):
         deadline = time.monotonic() + SERVER_START_S
         while True:
             if proc.poll() is not None:
-                pytest.fail(f'jupyterlab exited {proc.returncode}:\n{(tmp_path / "jupyterlab.log").read_text()[-4000:]}')
+                tail = (tmp_path / 'jupyterlab.log').read_text()[-4000:]
+                pytest.fail(f'jupyterlab exited {proc.returncode}:\n{tail}')
             try:
                 _api(base, token, '/api/status', timeout=5)
                 break
@@ -183,7 +187,8 @@ def _slider_max(slider):
 
 
 def _set_slider(expect, slider, value):
-    "Move a slider as a keyboard user does: focus its handle, Home, then one arrow press per step (End for the maximum)."
+    """Move a slider as a keyboard user does: focus its handle, Home, then one arrow press per step (End for the
+    maximum)."""
     handle = slider.locator('.noUi-handle').first
     handle.focus()
     handle.press('Home')
@@ -284,7 +289,8 @@ def test_sliders_in_jupyterlab(browser_tools, lab, capsys):
                 _set_slider(expect, s_mobilenet, k_mobilenet)
                 _check_readout(expect, readout, expected(k_resnet, k_mobilenet))
                 r = sweep_cell(sweep, k_resnet, k_mobilenet)
-                shown = f"held-out accuracy {r['heldout_acc']:.2f}%, test accuracy {r['test_acc']:.2f}%" if r else 'not measured'
+                shown = (f"held-out accuracy {r['heldout_acc']:.2f}%, test accuracy {r['test_acc']:.2f}%" if r else
+                         'not measured')
                 expect(measured).to_contain_text(shown, timeout=STEP_S * 1000)
                 log(f'readout and measured numbers checked for k_resnet={k_resnet}, k_mobilenet={k_mobilenet}'
                     f' ({"in the sweep" if r else "not in the sweep"})')

@@ -11,6 +11,8 @@ import pytest
 
 from conftest import real_data
 
+pytestmark = pytest.mark.slow          # the console script on the real CIFAR-10
+
 EXE = Path(sys.executable).parent / ('fusion_nb_run.exe' if os.name == 'nt' else 'fusion_nb_run')
 CIFAR10_CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck']
 SETUPS = ['mobilenetv2', 'fusion_frozen']
@@ -24,7 +26,8 @@ def run(tmp_path_factory):
     assert EXE.exists(), f'the console script {EXE} is missing: install the package (pip install -e .)'
     out = tmp_path_factory.mktemp('cli') / 'run'
     cmd = [str(EXE), '--setups', ','.join(SETUPS), '--data', str(archive), '--img-size', '32', '--epochs', '1',
-           '--train-limit', '1000', '--test-limit', '500', '--seeds', '2', '--no-pretrained', '--device', 'cpu', '--out', str(out)]
+           '--train-limit', '1000', '--test-limit', '500', '--seeds', '2', '--no-pretrained', '--device', 'cpu',
+           '--out', str(out)]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert p.returncode == 0, f'exit {p.returncode}\nstdout:\n{p.stdout[-4000:]}\nstderr:\n{p.stderr[-4000:]}'
     return out, p, archive
@@ -44,10 +47,11 @@ def test_results_json(run):
     assert r['env']['device'] == 'cpu'
     assert list(r['setups']) == SETUPS
     for name, s in r['setups'].items():
-        seeds = {'seeds', 'val_acc_sd', 'test_acc_sd'} if name == 'fusion_frozen' else set()    # a head on cached features: 2 seeds
+        # a head on cached features: 2 seeds
+        seeds = {'seeds', 'val_acc_sd', 'test_acc_sd'} if name == 'fusion_frozen' else set()
         assert set(s) == {'val_acc', 'test_acc', 'init', 'epochs', 'lr', 'schedule', 'seed', 'history', 'loss_spikes',
                           'trainable_params', 'total_params', 'seconds'} | seeds, name
-        assert (s['init'], s['lr'], s['schedule']) == ('random', 2e-3, 'onecycle'), name     # no --lr: the from-scratch recipe
+        assert (s['init'], s['lr'], s['schedule']) == ('random', 2e-3, 'onecycle'), name  # no --lr: from-scratch recipe
         assert 0 <= s['val_acc'] <= 100, (name, s['val_acc'])
         assert 0 < s['trainable_params'] <= s['total_params'] and s['seconds'] > 0, (name, s)
         assert len(s['history']) == 1 and list(s['history'][0]) == HISTORY_KEYS, (name, s['history'])
@@ -74,10 +78,12 @@ def test_table_and_predictions(run):
 
 def test_outputs_and_log(run):
     out, p, archive = run
-    assert sorted(f.name for f in (out / 'checkpoints').iterdir()) == sorted(f'{n}{e}' for n in SETUPS for e in ('.pt', '.preds.pt'))
+    assert sorted(f.name for f in (out / 'checkpoints').iterdir()) == sorted(f'{n}{e}' for n in SETUPS
+                                                                              for e in ('.pt', '.preds.pt'))
     assert '\r' not in p.stderr and '\x1b' not in p.stderr, 'progress bars drawn into a log (not a terminal)'
     figs = {f.name for f in (out / 'figures').iterdir()}
-    assert {'samples.png', 'curves.png', 'pipeline.png', 'confusion_mobilenetv2.png', 'confusion_fusion_frozen.png'} <= figs, figs
+    assert {'samples.png', 'curves.png', 'pipeline.png', 'confusion_mobilenetv2.png',
+            'confusion_fusion_frozen.png'} <= figs, figs
     assert 'data: ' in p.stdout and '900 training, 100 held-out (validation) and 500 test images' in p.stdout, p.stdout
     assert 'device: cpu' in p.stdout and str(out / 'results.json') in p.stdout
     assert not [f for f in out.rglob('*.tmp')], 'temporary files left behind'

@@ -14,13 +14,14 @@ import pytest
 
 from conftest import NBS, NOTEBOOKS, ROOT, run
 
-LACKS = ('grad_cam', 'pytorch_grad_cam', 'ttach', 'fastcore', 'fusion_nb', '__editable__')   # what Colab lacks, and ourselves
+LACKS = ('grad_cam', 'pytorch_grad_cam', 'ttach', 'fastcore', 'fusion_nb', '__editable__')  # what Colab lacks, and we
 URL = 'git+https://github.com/fusion-nb/fusion_nb.git@main'
 
 
 def _install_cell(nb: Path) -> str:
     cells = json.loads(nb.read_text())['cells']
-    return next(''.join(c['source']) for c in cells if c['cell_type'] == 'code' and "'google.colab' in sys.modules" in ''.join(c['source']))
+    return next(''.join(c['source']) for c in cells
+                if c['cell_type'] == 'code' and "'google.colab' in sys.modules" in ''.join(c['source']))
 
 
 def test_every_notebook_has_the_same_install_cell():
@@ -30,18 +31,21 @@ def test_every_notebook_has_the_same_install_cell():
     assert f"'fusion_nb @ {URL}'" in first, first
 
 
+@pytest.mark.slow                      # a new environment and a pip install from a clone
 def test_install_cell_in_a_colab_like_environment(tmp_path):
     cell = _install_cell(NBS / 'index.ipynb')
     args = re.search(r"subprocess\.run\(\[sys\.executable, (.*)\], check=True\)", cell).group(1)
-    argv = [eval(a) for a in re.findall(r"'[^']*'", args)]                          # the cell's pip arguments, literally
+    argv = [eval(a) for a in re.findall(r"'[^']*'", args)]                  # the cell's pip arguments, literally
     clone = tmp_path / 'clone'
     run(['git', 'clone', '-q', ROOT, clone])
-    sha = run(['git', '-C', clone, 'rev-parse', 'HEAD']).stdout.strip()             # a commit: 'HEAD' is no branch name to pip
-    argv = [a.replace(URL, f'git+file://localhost{clone}@{sha}') if URL in a else a for a in argv]   # a host: pip refuses an empty one
+    sha = run(['git', '-C', clone, 'rev-parse', 'HEAD']).stdout.strip()     # a commit: 'HEAD' is no branch name to pip
+    # a host (localhost): pip refuses an empty one
+    argv = [a.replace(URL, f'git+file://localhost{clone}@{sha}') if URL in a else a for a in argv]
 
     preinstalled = tmp_path / 'colab-preinstalled'                                 # this venv's packages, minus LACKS
     preinstalled.mkdir()
-    site = Path(next(p for p in sys.path if p.endswith('site-packages') and Path(p).is_dir() and str(Path(sys.executable).parents[1]) in p))
+    venv_root = str(Path(sys.executable).parents[1])
+    site = Path(next(p for p in sys.path if p.endswith('site-packages') and Path(p).is_dir() and venv_root in p))
     for entry in site.iterdir():
         if not entry.name.lower().replace('-', '_').startswith(LACKS) and not entry.name.endswith('.pth'):
             (preinstalled / entry.name).symlink_to(entry)
@@ -54,7 +58,8 @@ def test_install_cell_in_a_colab_like_environment(tmp_path):
     assert missing.returncode != 0, 'the Colab-like environment should lack grad-cam before the cell runs'
 
     run([py, *argv], cwd=tmp_path, timeout=1200, env={'PIP_DISABLE_PIP_VERSION_CHECK': '1'})
-    res = run([py, '-c', 'import fusion_nb, fusion_nb.gradcam, fastcore, pytorch_grad_cam; print(fusion_nb.__file__)'], cwd=tmp_path)
+    res = run([py, '-c', 'import fusion_nb, fusion_nb.gradcam, fastcore, pytorch_grad_cam; print(fusion_nb.__file__)'],
+              cwd=tmp_path)
     assert str(env_dir) in res.stdout, f'fusion_nb was not installed into the Colab-like environment: {res.stdout}'
     helptext = run([env_dir / 'bin' / 'fusion_nb_run', '--help'], cwd=tmp_path).stdout
     assert '--preset' in helptext and 'members_frozen' in helptext
@@ -70,7 +75,7 @@ def fake_run(cmd, **kw):
     return real_run([c.replace(os.environ['REPO_URL'], os.environ['LOCAL_REPO']) for c in cmd], **kw)
 subprocess.run = fake_run
 cell = open(os.environ['CELL']).read()
-for attempt in range(3):                   # a first run, the cell run again, and a restarted kernel (back in the start folder)
+for attempt in range(3):        # a first run, the cell run again, and a restarted kernel (back in the start folder)
     if attempt == 2: os.chdir(os.environ['START'])
     exec(compile(cell, 'install-cell', 'exec'), {})
     print(attempt, os.path.relpath(os.getcwd(), os.environ['START']), os.path.isfile('../results/gpu/results.json'))

@@ -14,11 +14,10 @@ import yaml
 from conftest import BIN, NBS, NOTEBOOKS, ROOT, git_state, run
 
 sys.path.insert(0, str(ROOT / 'tools'))
-from render_pages import PROC_CODE, link_problems, page_problems, render, repo_files  # noqa: E402
+from render_pages import PROC_CODE, cell_source, link_problems, page_problems, render, repo_files  # noqa: E402
 
 
 def _cells(nb): return json.loads(nb.read_text())['cells']
-def _src(cell): return ''.join(cell['source']) if isinstance(cell['source'], list) else cell['source']
 
 
 @pytest.fixture(scope='module')
@@ -35,12 +34,14 @@ def test_docs_preprocessing_without_quarto(processed):
         assert (cache / nb.name).exists(), f'{nb.name} was not processed for the docs:\n{res.stdout}\n{res.stderr}'
     assert (cache / '_quarto.yml').exists()
     assert git_state() == before, ('the docs pre-processing changed committed site files (nbs/nbdev.yml or '
-                                   f'nbs/sidebar.yml are stale): commit them.\n{run(["git", "status", "--short"]).stdout}')
+                                   'nbs/sidebar.yml are stale): commit them.\n'
+                                   f'{run(["git", "status", "--short"]).stdout}')
 
 
 
 def test_rendered_pages_read_cleanly(processed):
-    "Every page, as the site shows it: no errors, stderr logs, machine paths, walls of text or figures without alt text."
+    """Every page, as the site shows it: no errors, stderr logs, machine paths, walls of text or figures without alt
+    text."""
     report = render(proc=False)
     assert set(report) >= {nb.name for nb in NOTEBOOKS + [NBS / 'index.ipynb']}
     bad = {name: problems for name, problems in report.items() if problems}
@@ -49,6 +50,8 @@ def test_rendered_pages_read_cleanly(processed):
 
 def test_page_problems_finds_what_it_looks_for():
     "The checks above can fail: each kind of problem, planted in a page, is reported."
+    code = lambda src, *outputs: {'cell_type': 'code', 'source': src, 'metadata': {}, 'outputs': list(outputs)}
+    prose = lambda src: {'cell_type': 'markdown', 'source': src, 'metadata': {}}
     img = {'output_type': 'display_data', 'data': {'image/png': 'iVBOR', 'text/plain': '<Figure>'}, 'metadata': {}}
     cells = [{'cell_type': 'markdown', 'source': '#| hide\nprose', 'metadata': {}},
              {'cell_type': 'code', 'source': 'plot()', 'outputs': [img], 'metadata': {}},
@@ -61,30 +64,33 @@ def test_page_problems_finds_what_it_looks_for():
                  {'output_type': 'error', 'ename': 'E', 'evalue': '', 'traceback': ['E']}]},
              {'cell_type': 'code', 'source': '#| eval: false\nunfreeze_widget()', 'metadata': {}, 'outputs': [
                  {'output_type': 'execute_result', 'metadata': {}, 'execution_count': 1, 'data': {
-                     'text/plain': "VBox(children=(HBox(children=(IntSlider(value=3, description='ResNet50 blocks'),)),))",
-                     'application/vnd.jupyter.widget-view+json': {'model_id': 'abc', 'version_major': 2, 'version_minor': 0}}}]},
-             {'cell_type': 'code', 'source': 'w', 'metadata': {}, 'outputs': [
-                 {'output_type': 'execute_result', 'metadata': {}, 'execution_count': 2, 'data': {'text/plain': 'HBox(children=())'}}]}]
+                     'text/plain': "VBox(children=(HBox(children=(IntSlider(value=3, "
+                                   "description='ResNet50 blocks'),)),))",
+                     'application/vnd.jupyter.widget-view+json': {'model_id': 'abc', 'version_major': 2,
+                                                                  'version_minor': 0}}}]},
+             code('w', {'output_type': 'execute_result', 'metadata': {}, 'execution_count': 2,
+                        'data': {'text/plain': 'HBox(children=())'}})]
     wide = {'output_type': 'display_data', 'metadata': {}, 'data': {'image/png': _png(1500), 'text/plain': '<Figure>'}}
     fits = {'output_type': 'display_data', 'metadata': {}, 'data': {'image/png': _png(1400), 'text/plain': '<Figure>'}}
-    md = lambda t: {'output_type': 'display_data', 'metadata': {}, 'data': {'text/markdown': t, 'text/plain': '<Markdown>'}}
-    cells += [{'cell_type': 'code', 'source': '#| fig-alt: "Curves."\nplot_curves()', 'metadata': {}, 'outputs': [wide]},
-              {'cell_type': 'code', 'source': '#| fig-alt: "Curves."\nplot_curves()', 'metadata': {}, 'outputs': [fits]},
-              {'cell_type': 'code', 'source': 'print(s)', 'metadata': {}, 'outputs': [
-                  {'output_type': 'stream', 'name': 'stdout', 'text': 'x' * 100 + '\n' + 'y' * 101 + '\n'}]},
-              {'cell_type': 'code', 'source': 'print(s)', 'metadata': {}, 'outputs': [
-                  {'output_type': 'stream', 'name': 'stdout', 'text': 'x' * 100 + '\n'}, md('word ' * 60)]},
-              {'cell_type': 'code', 'source': 'table1()', 'metadata': {}, 'outputs': [md('| a |\n|---|\n\nRuns:\n- resnet50: 32 px')]},
-              {'cell_type': 'code', 'source': 'table1()', 'metadata': {}, 'outputs': [md('Runs:\n\n- resnet50: 32 px\n- mobilenetv2')]},
-              {'cell_type': 'markdown', 'source': 'The setups are:\n1. resnet50\n2. mobilenetv2', 'metadata': {}},
-              {'cell_type': 'code', 'source': 'help_table()', 'metadata': {}, 'outputs': [md('| `--lr` | scaled to --batch-size |')]},
-              {'cell_type': 'markdown', 'source': 'Run `fusion_nb_run --preset\ncpu`, then\n```bash\nfusion_nb_run --resume\n```', 'metadata': {}}]
+    stdout = lambda t: {'output_type': 'stream', 'name': 'stdout', 'text': t}
+    md = lambda t: {'output_type': 'display_data', 'metadata': {}, 'data': {'text/markdown': t,
+                                                                            'text/plain': '<Markdown>'}}
+    cells += [code('#| fig-alt: "Curves."\nplot_curves()', wide),
+              code('#| fig-alt: "Curves."\nplot_curves()', fits),
+              code('print(s)', stdout('x' * 100 + '\n' + 'y' * 101 + '\n')),
+              code('print(s)', stdout('x' * 100 + '\n'), md('word ' * 60)),
+              code('table1()', md('| a |\n|---|\n\nRuns:\n- resnet50: 32 px')),
+              code('table1()', md('Runs:\n\n- resnet50: 32 px\n- mobilenetv2')),
+              prose('The setups are:\n1. resnet50\n2. mobilenetv2'),
+              code('help_table()', md('| `--lr` | scaled to --batch-size |')),
+              prose('Run `fusion_nb_run --preset\ncpu`, then\n```bash\nfusion_nb_run --resume\n```')]
     found = page_problems({'cells': cells})
     for what in ('cell 6: a figure 1500 px wide', 'cell 8: 1 output line(s) over 100 characters, the longest 101',
                  'cell 10: a list without a blank line', 'cell 12: a list without a blank line',
                  'cell 13: --batch-size outside backticks',
                  'raw `#|` directive', 'cell 1: a figure without', 'stderr', 'absolute path', 'control characters',
-                 'lines of output', 'an error', 'cell 4: a widget left in the page (VBox(', 'cell 5: a widget left in the page (HBox('):
+                 'lines of output', 'an error', 'cell 4: a widget left in the page (VBox(',
+                 'cell 5: a widget left in the page (HBox('):
         assert any(what in p for p in found), (what, found)
     for fine in ('cell 2', 'cell 7', 'cell 9', 'cell 11', 'cell 14'):
         assert not any(p.startswith(fine + ':') for p in found), (fine, found)
@@ -99,13 +105,16 @@ def _png(width: int) -> str:
 
 def test_link_problems_finds_broken_links():
     "Links into the repository, relative or by GitHub URL, must name tracked files; other links are not checked here."
-    md = ('[next](03_fusion.ipynb#the-heads) [run](../results/cpu/README.md) [bench](https://github.com/fusion-nb/fusion_nb/tree/main/bench) '
-          '[gone](04_trainig.ipynb) [old](https://github.com/fusion-nb/fusion_nb/blob/main/01_dataset.ipynb) [web](https://quarto.org) [up](#top)')
-    out = {'output_type': 'display_data', 'metadata': {}, 'data': {'text/markdown': '[table](../results/cpu/table.mdx)'}}
+    repo = 'https://github.com/fusion-nb/fusion_nb'
+    md = (f'[next](03_fusion.ipynb#the-heads) [run](../results/cpu/README.md) [bench]({repo}/tree/main/bench) '
+          f'[gone](04_trainig.ipynb) [old]({repo}/blob/main/01_dataset.ipynb) [web](https://quarto.org) [up](#top)')
+    out = {'output_type': 'display_data', 'metadata': {},
+           'data': {'text/markdown': '[table](../results/cpu/table.mdx)'}}
     found = link_problems({'cells': [{'cell_type': 'markdown', 'source': md, 'metadata': {}},
-                                     {'cell_type': 'code', 'source': 'x', 'metadata': {}, 'outputs': [out]}]}, repo_files())
+                                     {'cell_type': 'code', 'source': 'x', 'metadata': {}, 'outputs': [out]}]},
+                          repo_files())
     assert [p.split(': a link to ')[1].split(',')[0] for p in found] == [
-        '04_trainig.ipynb', 'https://github.com/fusion-nb/fusion_nb/blob/main/01_dataset.ipynb', '../results/cpu/table.mdx'], found
+        '04_trainig.ipynb', f'{repo}/blob/main/01_dataset.ipynb', '../results/cpu/table.mdx'], found
 
 
 def test_site_configuration():
@@ -130,27 +139,30 @@ def test_readme_is_index_markdown():
 def test_notebook_front_matter_badge_and_colab_install():
     for nb in NOTEBOOKS + [NBS / 'index.ipynb']:
         cells = _cells(nb)
-        first = _src(cells[0])
+        first = cell_source(cells[0])
         assert cells[0]['cell_type'] == 'markdown' and re.match(r'# \S', first) and '\n> ' in first, \
             f'{nb.name}: the first cell must be the front matter `# Title` / `> description`'
         badge = f'https://colab.research.google.com/github/fusion-nb/fusion_nb/blob/main/nbs/{nb.name}'
-        assert badge in _src(cells[1]), f'{nb.name}: the second cell must be an Open in Colab badge to {badge}'
-        code = [_src(c) for c in cells if c['cell_type'] == 'code']
+        assert badge in cell_source(cells[1]), f'{nb.name}: the second cell must be an Open in Colab badge to {badge}'
+        code = [cell_source(c) for c in cells if c['cell_type'] == 'code']
         assert any("'google.colab' in sys.modules" in c and 'pip' in c for c in code[:3]), \
             f'{nb.name}: no cell that installs fusion_nb in Colab near the top'
         if nb.name != 'index.ipynb':
             module = nb.stem.split('_', 1)[1]
-            assert f'#| default_exp {module}' in code[0], f'{nb.name}: the first code cell must be `#| default_exp {module}`'
+            assert f'#| default_exp {module}' in code[0], \
+                f'{nb.name}: the first code cell must be `#| default_exp {module}`'
 
 
 def test_no_widget_state_in_notebooks():
-    "Executing a notebook can save every widget's state (a progress bar's too) in its metadata: thousands of lines of noise."
+    """Executing a notebook can save every widget's state (a progress bar's too) in its metadata: thousands of lines
+    of noise."""
     saved = [nb.name for nb in NOTEBOOKS + [NBS / 'index.ipynb'] if 'widgets' in json.loads(nb.read_text())['metadata']]
     assert not saved, f'widget state in the metadata of {saved}: delete metadata["widgets"] (nbdev_clean keeps it)'
 
 
 def test_readme_links_resolve():
-    "Every relative link of README.md points at a file of the repository, from README.md's own folder (as GitHub reads it)."
+    """Every relative link of README.md points at a file of the repository, from README.md's own folder (as GitHub
+    reads it)."""
     readme = (ROOT / 'README.md').read_text()
     links = re.findall(r'\]\(([^)\s]+)\)', readme)
     relative = [l.split('#')[0] for l in links if not re.match(r'^([a-z][a-z0-9+.-]*:|#|/)', l)]
@@ -180,7 +192,9 @@ def test_nbdev_docs_leaves_the_readme_alone():
     assert git_state() == before
 
 
-@pytest.mark.skipif(not shutil.which('quarto'), reason='needs Quarto on PATH (CI has none; CONTRIBUTING.md says how to build it)')
+@pytest.mark.skipif(not shutil.which('quarto'),
+                    reason='needs Quarto on PATH (CI has none; CONTRIBUTING.md says how to build it)')
+@pytest.mark.slow                      # the whole site with Quarto, in a clean clone
 def test_nbdev_docs_with_quarto_leaves_a_clean_tree(tmp_path):
     "The whole `nbdev_docs`, with the real Quarto, in a clean clone: the site is built and nothing tracked changes."
     clone = tmp_path / 'clone'

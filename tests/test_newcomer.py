@@ -29,6 +29,8 @@ import pytest
 
 from conftest import BIN, ROOT
 
+pytestmark = pytest.mark.slow          # a fresh clone, two new virtual environments, the case study and the test suite
+
 SHARED = ROOT.parent / 'shared'
 ARCHIVE_REL = '../shared/data/cifar10-jpeg.tar.gz'      # as seen from the clone
 IN_CI = os.environ.get('CI', '').lower() in ('1', 'true', 'yes')

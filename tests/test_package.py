@@ -2,7 +2,11 @@
 dependencies, as a student would), and use the package and its console script from there."""
 import venv
 
+import pytest
+
 from conftest import BIN, ROOT, run
+
+pytestmark = pytest.mark.slow          # builds the wheel and installs it into a new environment
 
 
 def test_wheel_installs_and_runs(tmp_path):

@@ -13,6 +13,8 @@ import torch
 from fusion_nb.dataset import CIFAR10_CLASSES, load_data
 from conftest import real_data
 
+pytestmark = pytest.mark.slow          # extracts and decodes the real CIFAR-10
+
 
 
 @pytest.fixture(scope='module')
@@ -37,7 +39,8 @@ def test_full_dataset(loads):
 
 def test_second_load_from_cache(loads):
     first, t_first, second, t_second, cache = loads
-    if first.source.startswith('cifar-10-batches-py'): pytest.skip('pickled CIFAR-10 batches need no decoding, so no cache')
+    if first.source.startswith('cifar-10-batches-py'):
+        pytest.skip('pickled CIFAR-10 batches need no decoding, so no cache')
     print(f'first load (extract + decode): {t_first:.1f} s, second load (cache): {t_second:.2f} s')
     assert 'cached' not in first.source and 'cached' in second.source
     assert len(list((cache / 'decoded').glob('*.pt'))) == 1

@@ -13,8 +13,9 @@ def test_clean_and_export_leave_no_diff():
     run([BIN / 'nbdev_clean'])
     run([BIN / 'nbdev_export'])
     after = git_state()
+    status = run(['git', 'status', '--short']).stdout
     assert before == after, ('nbdev_clean / nbdev_export changed files: notebooks were not clean or fusion_nb/ '
-                             f'was out of sync with them. Run both and commit.\n{run(["git", "status", "--short"]).stdout}')
+                             f'was out of sync with them. Run both and commit.\n{status}')
     for nb in NOTEBOOKS:
         module = nb.stem.split('_', 1)[1]
         assert (ROOT / 'fusion_nb' / f'{module}.py').exists(), f'{nb.name} exports no fusion_nb/{module}.py'

@@ -48,7 +48,8 @@ def measure_data(data, size, bs, n_images, workers, dev, repeats):
     x, y = data.x_train[:n_images], data.y_train[:n_images]
     ours = bd.DeviceBatches(x, y, bs, img_size=size, train=True, seed=0, device=dev)
     loader = DataLoader(bd.PILDataset(x.permute(0, 2, 3, 1).contiguous().numpy(), y.numpy(), bd.pil_transform(size)),
-                        batch_size=bs, shuffle=True, drop_last=True, num_workers=workers, persistent_workers=workers > 0)
+                        batch_size=bs, shuffle=True, drop_last=True, num_workers=workers,
+                        persistent_workers=workers > 0)
     bd.time_pass(lambda: ours.set_epoch(0), dev); bd.time_pass(lambda: loader, dev)        # warm-up, workers started
     ta, tb = [], []
     for r in range(repeats):
@@ -82,9 +83,9 @@ def plan_epochs(speeds, n_train, n_test, seconds, max_epochs=6, max_fusion=3):
     "The most epochs (members, members-first fine-tuning) whose estimated time fits in `seconds`; the estimate."
     fw = {k: v.get('forward') or 3 * v['ours'] for k, v in speeds.items() if k != 'fusion_finetune'}
     both = 1 / (1 / fw['resnet50'] + 1 / fw['mobilenetv2'])
-    member = sum(n_train / speeds[k]['ours'] + n_test / fw[k] for k in ('resnet50', 'mobilenetv2'))   # one epoch of each
+    member = sum(n_train / speeds[k]['ours'] + n_test / fw[k] for k in ('resnet50', 'mobilenetv2'))  # an epoch of each
     tune = n_train / speeds['fusion_finetune']['ours'] + n_test / both
-    fixed = (n_train + n_test) / both + 3 * n_test / both + 15                  # shared extraction, final evaluations, builds
+    fixed = (n_train + n_test) / both + 3 * n_test / both + 15      # shared extraction, final evaluations, builds
     best = (1, 1, fixed + member + tune)
     for e in range(1, max_epochs + 1):
         for f in range(1, max_fusion + 1):
@@ -100,28 +101,32 @@ def bench_markdown(env, args, phases, data_speed, model_speeds, plan, results) -
              f"- Device: {env['device_name']} ({env['device']}), {env['cpu_count']} CPU cores, torch {env['torch']}, "
              f"torchvision {env['torchvision']}, Python {platform.python_version()}; mixed precision: {args.amp} "
              f"({results['config']['amp']} in results.json: {amp_dtype(get_device(args.device), args.amp) or 'fp32'}).",
-             f"- Data: {results['data']['source']}, {results['data']['n_train']:,} training / {results['data']['n_test']:,} test images, "
+             f"- Data: {results['data']['source']}, {results['data']['n_train']:,} training / "
+             f"{results['data']['n_test']:,} test images, "
              f"{args.img_size} px, batch {args.batch_size}; random initial weights (no ImageNet weights).",
              f"- {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; time budget {args.budget:.0f} s; phases: "
              + ', '.join(f'{k} {v:.0f} s' for k, v in phases.items()) + '.', '']
     if data_speed:
-        r = data_speed['ours'] / data_speed['pil']
+        r, where = data_speed['ours'] / data_speed['pil'], 'GPU' if env['device'] == 'cuda' else env['device']
         lines += [f"## Training batches at {data_speed['size']} px", '',
                   '| pipeline | images/s |', '|---|---:|',
-                  f"| ours: `DeviceBatches` on the {'GPU' if env['device'] == 'cuda' else env['device']} (crop, flip, resize, normalise there) | {data_speed['ours']:,.0f} |",
-                  f"| torchvision's PIL transforms, `DataLoader(num_workers={data_speed['workers']})` | {data_speed['pil']:,.0f} |", '',
-                  f"Ours / PIL: {r:.1f}× (target ≥ 5×: {met(r >= 5)}); {data_speed['images']:,} images, batch {data_speed['batch']}, "
-                  'medians of alternating passes.', '']
+                  f"| ours: `DeviceBatches` on the {where} (crop, flip, resize, normalise there) "
+                  f"| {data_speed['ours']:,.0f} |",
+                  f"| torchvision's PIL transforms, `DataLoader(num_workers={data_speed['workers']})` "
+                  f"| {data_speed['pil']:,.0f} |", '',
+                  f"Ours / PIL: {r:.1f}× (target ≥ 5×: {met(r >= 5)}); {data_speed['images']:,} images, "
+                  f"batch {data_speed['batch']}, medians of alternating passes.", '']
     if model_speeds:
         lines += [f'## Training step at {args.img_size} px, batch {args.batch_size}', '',
-                  '| setup | bare step (images/s) | our loop (images/s) | ours / bare | target ≥ 0.90 | forward (images/s) |',
+                  '| setup | bare step (images/s) | our loop (images/s) | ours / bare | target ≥ 0.90 '
+                  '| forward (images/s) |',
                   '|---|---:|---:|---:|---|---:|']
         for k, v in model_speeds.items():
             q = v['ours'] / v['bare']
             fwd = f"{v['forward']:,.0f}" if 'forward' in v else '—'
             lines.append(f"| {k} | {v['bare']:,.0f} | {v['ours']:,.0f} | {q:.2f} | {met(q >= 0.9)} | {fwd} |")
-        lines += ['', 'The bare step trains on one ready-made batch; our loop makes every batch on the device, checks the '
-                  'loss and steps the schedule. `fusion_finetune` has the blocks of `members_finetune`.', '']
+        lines += ['', 'The bare step trains on one ready-made batch; our loop makes every batch on the device, '
+                  'checks the loss and steps the schedule. `fusion_finetune` has the blocks of `members_finetune`.', '']
     e, f, est = plan
     how = ('as given on the command line' if args.epochs or args.fusion_epochs else
            f'the most that the speeds above fitted into the budget (estimated {est:.0f} s)')
@@ -137,19 +142,23 @@ def bench_markdown(env, args, phases, data_speed, model_speeds, plan, results) -
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('--data', default='data/cifar10-jpeg.tar.gz', help='CIFAR-10 folder or archive (or cifar10, synthetic)')
+    p.add_argument('--data', default='data/cifar10-jpeg.tar.gz',
+                   help='CIFAR-10 folder or archive (or cifar10, synthetic)')
     p.add_argument('--out', default='results/gpu')
     p.add_argument('--device', default='cuda')
     p.add_argument('--amp', default='auto', choices=['auto', 'bf16', 'fp16', 'off'])
     p.add_argument('--img-size', type=int, default=224)
     p.add_argument('--batch-size', type=int, default=64, help="the paper preset's 64")
-    p.add_argument('--budget', type=float, default=450, help='seconds for the whole check (benchmarks, training, figures)')
-    p.add_argument('--reserve', type=float, default=60, help='seconds kept for figures, the Grad-CAM check and the report')
+    p.add_argument('--budget', type=float, default=450,
+                   help='seconds for the whole check (benchmarks, training, figures)')
+    p.add_argument('--reserve', type=float, default=60,
+                   help='seconds kept for figures, the Grad-CAM check and the report')
     p.add_argument('--train-limit', type=int, default=None)
     p.add_argument('--test-limit', type=int, default=None)
     p.add_argument('--epochs', type=int, default=None, help='fix the epochs instead of fitting them to the budget')
     p.add_argument('--fusion-epochs', type=int, default=None)
-    p.add_argument('--bench-steps', type=int, default=40, help='timed steps per run (10 read our loop low: results/gpu/bench_loop.md)')
+    p.add_argument('--bench-steps', type=int, default=40,
+                   help='timed steps per run (10 read our loop low: results/gpu/bench_loop.md)')
     p.add_argument('--bench-repeats', type=int, default=3)
     p.add_argument('--bench-images', type=int, default=2048, help='images per pass of the data benchmark')
     p.add_argument('--workers', type=int, default=2, help="the PIL pipeline's DataLoader workers (Colab has 2 CPUs)")
@@ -162,7 +171,8 @@ def main(argv=None):
     data = load_data(args.data, train_limit=args.train_limit, test_limit=args.test_limit)
     phases['data'] = time.perf_counter() - t0
     data_speed, model_speeds = None, None
-    try: data_speed = measure_data(data, args.img_size, args.batch_size, min(args.bench_images, len(data.y_train)), args.workers, dev, args.bench_repeats)
+    try: data_speed = measure_data(data, args.img_size, args.batch_size, min(args.bench_images, len(data.y_train)),
+                                   args.workers, dev, args.bench_repeats)
     except Exception as e: print(f'[gpu_check] data benchmark failed: {type(e).__name__}: {e}', flush=True)
     print(f'[gpu_check] data: {data_speed}', flush=True)
     phases['data benchmark'] = time.perf_counter() - t0 - sum(phases.values())
@@ -175,11 +185,13 @@ def main(argv=None):
     if model_speeds: plan = plan_epochs(model_speeds, n_train, n_test, left)
     else: plan = (1, 1, float('nan'))
     plan = (args.epochs or plan[0], args.fusion_epochs or plan[1], plan[2])
-    print(f'[gpu_check] {left:.0f} s left for training: {plan[0]} epoch(s), {plan[1]} members-first (estimated {plan[2]:.0f} s)', flush=True)
-    del data                                                            # run_case_study loads it again, from the decode cache
-    results = run_case_study(preset='paper', setups=','.join(MEMBERS_PLAN), data=args.data, pretrained=False, img_size=args.img_size,
-                             epochs=plan[0], fusion_epochs=plan[1], batch_size=args.batch_size, train_limit=args.train_limit,
-                             test_limit=args.test_limit, device=args.device, amp=args.amp, out=args.out, progress=False)
+    print(f'[gpu_check] {left:.0f} s left for training: {plan[0]} epoch(s), {plan[1]} members-first '
+          f'(estimated {plan[2]:.0f} s)', flush=True)
+    del data                                                # run_case_study loads it again, from the decode cache
+    results = run_case_study(preset='paper', setups=','.join(MEMBERS_PLAN), data=args.data, pretrained=False,
+                             img_size=args.img_size, epochs=plan[0], fusion_epochs=plan[1], batch_size=args.batch_size,
+                             train_limit=args.train_limit, test_limit=args.test_limit, device=args.device,
+                             amp=args.amp, out=args.out, progress=False)
     phases['training and figures'] = time.perf_counter() - t0 - sum(phases.values())
     text = bench_markdown(env, args, phases, data_speed, model_speeds, plan, results)
     save_text(text, Path(args.out) / 'bench.md')

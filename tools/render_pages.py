@@ -38,7 +38,10 @@ proc_nbs(n_workers=0, force=True)
 '''
 
 
-def _src(cell) -> str: return ''.join(cell['source']) if isinstance(cell['source'], list) else cell['source']
+def cell_source(cell: dict) -> str:
+    "A notebook cell's source as one string (nbformat stores it as a list of lines or as a string; it may be absent)."
+    s = cell.get('source', '')
+    return ''.join(s) if isinstance(s, list) else s
 
 
 def cell_options(src: str) -> dict:
@@ -93,16 +96,21 @@ def image_width(o) -> int | None:
     except Exception: return None
 
 
+def markdown_problems(where: str, text: str) -> list[str]:
+    "What pandoc's Markdown shows differently from what the author meant in `text` (prose, or a Markdown output)."
+    return ([f'{where}: a list without a blank line before it shows as raw text: {r}' for r in raw_lists(text)] +
+            [f'{where}: {f} outside backticks shows as a dash: write `{f}`' for f in bare_flags(text)])
+
+
 def page_problems(nb: dict) -> list[str]:
     "What a reader would trip over on the page made from pre-processed notebook `nb`."
     problems = []
     for i, cell in enumerate(nb['cells']):
-        src, where = _src(cell), f'cell {i}'
+        src, where = cell_source(cell), f'cell {i}'
         if cell['cell_type'] == 'markdown':
             if re.search(r'^#\|', src, re.M): problems.append(f'{where}: a raw `#|` directive in prose')
             if _ABS.search(src): problems.append(f'{where}: an absolute path in prose')
-            for r in raw_lists(src): problems.append(f'{where}: a list without a blank line before it shows as raw text: {r}')
-            for f in bare_flags(src): problems.append(f'{where}: {f} outside backticks shows as a dash: write `{f}`')
+            problems += markdown_problems(where, src)
             continue
         if cell['cell_type'] != 'code': continue
         opts = cell_options(src)
@@ -112,19 +120,22 @@ def page_problems(nb: dict) -> list[str]:
             if o['output_type'] == 'stream' and o.get('name') == 'stderr' and text.strip():
                 problems.append(f'{where}: stderr in the output (warnings or a log): {text.strip()[:120]!r}')
             if _WIDGET_REPR.search(text) or _WIDGET_MIME in o.get('data', {}):
-                problems.append(f'{where}: a widget left in the page ({(_WIDGET_REPR.search(text) or [_WIDGET_MIME])[0]}…): '
+                widget = (_WIDGET_REPR.search(text) or [_WIDGET_MIME])[0]
+                problems.append(f'{where}: a widget left in the page ({widget}…): '
                                 'a static page cannot draw it; show a static figure of the same information, and clear '
                                 'the widget cell (`#| eval: false`) of its output')
-            if _ABS.search(text): problems.append(f'{where}: an absolute path in the output: {_ABS.search(text).group(0)}…')
-            if '\r' in text or '\x1b[' in text: problems.append(f'{where}: progress-bar control characters in the output')
+            if _ABS.search(text):
+                problems.append(f'{where}: an absolute path in the output: {_ABS.search(text).group(0)}…')
+            if '\r' in text or '\x1b[' in text:
+                problems.append(f'{where}: progress-bar control characters in the output')
             data = o.get('data', {})
             if 'text/markdown' in data:
-                for r in raw_lists(text): problems.append(f'{where}: a list without a blank line before it shows as raw text: {r}')
-                for f in bare_flags(text): problems.append(f'{where}: {f} outside backticks shows as a dash: write `{f}`')
+                problems += markdown_problems(where, text)
             elif 'text/html' not in data and not any(k.startswith('image/') for k in data):
                 long = [l for l in text.splitlines() if len(l) > MAX_LINE_CHARS]
-                if long: problems.append(f'{where}: {len(long)} output line(s) over {MAX_LINE_CHARS} characters, the longest '
-                                         f'{max(map(len, long))}: {long[0][:60]!r}… (wrap it, or show it as Markdown)')
+                if long: problems.append(f'{where}: {len(long)} output line(s) over {MAX_LINE_CHARS} characters, the '
+                                         f'longest {max(map(len, long))}: {long[0][:60]!r}… '
+                                         '(wrap it, or show it as Markdown)')
             if 'text/html' not in o.get('data', {}) and text.count('\n') + 1 > MAX_TEXT_LINES:
                 problems.append(f'{where}: {text.count(chr(10)) + 1} lines of output (more than {MAX_TEXT_LINES})')
             img = o.get('data', {}).get('image/png') or o.get('data', {}).get('image/jpeg')
@@ -134,8 +145,8 @@ def page_problems(nb: dict) -> list[str]:
                 if not opts.get('fig-alt'): problems.append(f'{where}: a figure without `#| fig-alt:`')
                 w = image_width(o)
                 if w and w > MAX_FIGURE_PX:
-                    problems.append(f'{where}: a figure {w} px wide (more than {MAX_FIGURE_PX}): the page shrinks it past '
-                                    'reading; shorten its title, give it a smaller figsize')
+                    problems.append(f'{where}: a figure {w} px wide (more than {MAX_FIGURE_PX}): the page shrinks it '
+                                    'past reading; shorten its title, give it a smaller figsize')
     return problems
 
 
@@ -145,7 +156,8 @@ _REPO_URL = re.compile(r'https://github\.com/fusion-nb/fusion_nb/(?:blob|tree|ra
 
 def repo_files(root: Path = ROOT) -> set[str]:
     "The files git tracks under `root`, and their folders."
-    files = set(subprocess.run(['git', 'ls-files'], cwd=root, capture_output=True, text=True, check=True).stdout.split())
+    git = subprocess.run(['git', 'ls-files'], cwd=root, capture_output=True, text=True, check=True)
+    files = set(git.stdout.split())
     return files | {str(p) for f in files for p in Path(f).parents if str(p) != '.'}
 
 
@@ -154,8 +166,9 @@ def link_problems(nb: dict, files: set[str], here: str = 'nbs') -> list[str]:
     GitHub URL) at a file git does not track."""
     problems = []
     for i, cell in enumerate(nb['cells']):
-        texts = [_src(cell)] if cell['cell_type'] == 'markdown' else \
-                [''.join(o['data']['text/markdown']) for o in cell.get('outputs', []) if 'text/markdown' in o.get('data', {})]
+        texts = [cell_source(cell)] if cell['cell_type'] == 'markdown' else \
+                [''.join(o['data']['text/markdown']) for o in cell.get('outputs', [])
+                 if 'text/markdown' in o.get('data', {})]
         for text in texts:
             for m in _LINK.finditer(text):
                 url = m.group(1) or m.group(2)
@@ -163,18 +176,20 @@ def link_problems(nb: dict, files: set[str], here: str = 'nbs') -> list[str]:
                 if g: target = g.group(1).rstrip('/')
                 elif re.match(r'^([a-z][a-z0-9+.-]*:|#|/)', url): continue
                 else: target = posixpath.normpath(posixpath.join(here, url.split('#')[0]))
-                if target not in files: problems.append(f'cell {i}: a link to {url}, which is not a file of the repository')
+                if target not in files:
+                    problems.append(f'cell {i}: a link to {url}, which is not a file of the repository')
     return problems
 
 
 def strip_options(nb: dict) -> dict:
-    "Drop the `#| ` option lines from code cells, and the code of `echo: false` cells, as Quarto does when it renders them."
+    """Drop the `#| ` option lines from code cells, and the code of `echo: false` cells, as Quarto does when it
+    renders them."""
     for cell in nb['cells']:
         if cell['cell_type'] == 'code':
-            lines = _src(cell).splitlines(True)
+            lines = cell_source(cell).splitlines(True)
             k = 0
             while k < len(lines) and _OPTION.match(lines[k]): k += 1
-            if str(cell_options(_src(cell)).get('echo', '')).lower() == 'false':
+            if str(cell_options(cell_source(cell)).get('echo', '')).lower() == 'false':
                 cell.setdefault('metadata', {}).setdefault('tags', []).append('remove_input')
             cell['source'] = ''.join(lines[k:])
     return nb
@@ -193,7 +208,8 @@ def render(names=None, proc: bool = True) -> dict[str, list[str]]:
         nb = json.loads(p.read_text())
         report[p.name] = page_problems(nb) + link_problems(nb, files)
         exporter = HTMLExporter()
-        exporter.register_preprocessor(TagRemovePreprocessor(remove_input_tags={'remove_input'}, enabled=True), enabled=True)
+        exporter.register_preprocessor(TagRemovePreprocessor(remove_input_tags={'remove_input'}, enabled=True),
+                                       enabled=True)
         html, _ = exporter.from_notebook_node(nbformat.reads(json.dumps(strip_options(nb)), as_version=4))
         (OUT / f'{p.stem}.html').write_text(html)
     return report

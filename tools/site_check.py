@@ -16,9 +16,9 @@ What it measures on each page (the layout Quarto gives, which tools/render_pages
 - a page without a link to the next or the previous page;
 - a caption or paragraph showing raw Markdown list markers.
 The pages load MathJax from a CDN; without network, `--mathjax` serves a local copy (`npm install mathjax@3`) in its
-place, so that display math is typeset and measured. Needs /usr/bin/chromium (tools/install_browser.sh) and the `playwright` package (in ".[dev]"); Playwright's own browser
-download is never used. CI has no Quarto, so CI runs tools/render_pages.py, which checks the same things it can see in
-the pre-processed notebooks.
+place, so that display math is typeset and measured. Needs /usr/bin/chromium (tools/install_browser.sh) and the
+`playwright` package (in ".[dev]"); Playwright's own browser download is never used. CI has no Quarto, so CI runs
+tools/render_pages.py, which checks the same things it can see in the pre-processed notebooks.
 """
 from __future__ import annotations
 import argparse, functools, http.server, os, re, sys, threading
@@ -47,18 +47,21 @@ MEASURE = r'''() => {
     if (el.closest('.callout-collapse.collapse:not(.show)')) continue;   // a collapsed solution
     if (el.scrollWidth > el.clientWidth + 2) {
       const t = (el.innerText || '').split('\n').reduce((a, b) => a.length >= b.length ? a : b, '');
-      out.push(['wide block', `${el.tagName.toLowerCase()} ${el.scrollWidth}px in ${el.clientWidth}px: ${t.slice(0, 90)}`]);
+      out.push(['wide block',
+                `${el.tagName.toLowerCase()} ${el.scrollWidth}px in ${el.clientWidth}px: ${t.slice(0, 90)}`]);
     }
   }
   for (const el of desktop ? main.querySelectorAll('.math.display') : []) {
     const w = el.scrollWidth, r = el.getBoundingClientRect().width;
-    if (w > col + 2 || w > r + 2) out.push(['wide math', `${w}px in a ${Math.round(col)}px column: ${(el.textContent || '').slice(0, 60)}`]);
+    if (w > col + 2 || w > r + 2)
+      out.push(['wide math', `${w}px in a ${Math.round(col)}px column: ${(el.textContent || '').slice(0, 60)}`]);
   }
   for (const img of main.querySelectorAll('img')) {
     const r = img.getBoundingClientRect();
     if (/^https?:/.test(img.getAttribute('src'))) continue;                // a badge from elsewhere
     if (window.innerWidth >= 800 && img.naturalWidth && r.width && img.naturalWidth / r.width > %SHRINK%)
-      out.push(['shrunk figure', `${img.naturalWidth}px drawn at ${Math.round(r.width)}px: ${img.getAttribute('src').slice(0, 60)}`]);
+      out.push(['shrunk figure',
+                `${img.naturalWidth}px drawn at ${Math.round(r.width)}px: ${img.getAttribute('src').slice(0, 60)}`]);
     if (img.naturalWidth === 0 && !img.src.startsWith('data:')) out.push(['missing image', img.getAttribute('src')]);
   }
   for (const el of main.querySelectorAll('p, figcaption, caption, td')) {
@@ -73,8 +76,10 @@ MEASURE = r'''() => {
       if (['auto', 'scroll', 'hidden'].includes(getComputedStyle(a).overflowX)) return true; return false; };
     const wide = [...main.querySelectorAll('*')].filter(e => e.getBoundingClientRect().right > window.innerWidth + 2)
       .filter((e, _, all) => !all.includes(e.parentElement) && !clipped(e));
-    const what = wide.slice(0, 2).map(e => `<${e.tagName.toLowerCase()} class="${e.className}"> ${(e.textContent || e.getAttribute('src') || '').trim().slice(0, 50)}`);
-    out.push(['page scrolls sideways', `${document.documentElement.scrollWidth}px in a ${window.innerWidth}px window: ${what.join(' | ')}`]);
+    const what = wide.slice(0, 2).map(e => `<${e.tagName.toLowerCase()} class="${e.className}"> `
+                                           + (e.textContent || e.getAttribute('src') || '').trim().slice(0, 50));
+    out.push(['page scrolls sideways',
+              `${document.documentElement.scrollWidth}px in a ${window.innerWidth}px window: ${what.join(' | ')}`]);
   }
   return {problems: out, links, navLinks, width: Math.round(col)};
 }'''.replace('%SHRINK%', str(MAX_SHRINK))
@@ -97,7 +102,8 @@ def repo_link_problems(links, files: set[str]) -> list[str]:
     return [f'a link to {f}, which is not in the repository' for f in sorted(found - files)]
 
 
-def check(docs: Path, widths, pages=None, shots: Path | None = None, mathjax: Path | None = None) -> dict[str, list[str]]:
+def check(docs: Path, widths, pages=None, shots: Path | None = None,
+          mathjax: Path | None = None) -> dict[str, list[str]]:
     from playwright.sync_api import sync_playwright
     srv = _serve(docs)
     base = f'http://127.0.0.1:{srv.server_address[1]}'
