@@ -23,12 +23,12 @@ from .plumbing import RunLog, env_info, save_json, save_text, remove_temporary, 
 __all__ = ['SOURCE_CLASSES', 'TARGET_CLASSES', 'BRANCHES', 'LAST_BLOCKS', 'TRANSFER_SETUPS', 'TRANSFER_REFERENCES',
            'CASE_STUDY_ROWS', 'TRANSFER_PRESETS', 'WEIGHTS_GRID', 'HYPOTHESES', 'COMPARISONS', 'class_task',
            'task_splits', 'TransferSetup', 'transfer_config', 'seeds_of', 'setup_config', 'pretrain_config',
-           'transfer_model', 'logits_of', 'pretrain', 'train_transfer_seed', 'reference_seed',
+           'transfer_model', 'pretrain', 'train_transfer_seed', 'logits_of', 'reference_seed',
            'run_transfer_comparisons', 'check_transfer_out', 'transfer_data', 'stored_predictions',
            'train_transfer_setups', 'add_references', 'transfer_comparisons', 'run_transfer', 'run_text',
            'pretraining_markdown', 'transfer_table1', 'comparisons_markdown', 'transfer_table', 'plot_comparisons']
 
-# %% ../nbs/09_transfer.ipynb #2d06bace
+# %% ../nbs/09_transfer.ipynb #6e446a2c
 SOURCE_CLASSES = ('airplane', 'automobile', 'bird', 'cat', 'deer')   # our "ImageNet": pretraining only
 TARGET_CLASSES = ('dog', 'frog', 'horse', 'ship', 'truck')           # our "CIFAR-10": the four rows of Table 1
 
@@ -48,7 +48,6 @@ def class_task(data: ImageData, classes) -> ImageData:
         out.update({f'x_{split}': x[keep.to(x.device)], f'y_{split}': new[keep]})
     return ImageData(**out, classes=classes, source=f"{data.source} [classes: {', '.join(classes)}]")
 
-# %% ../nbs/09_transfer.ipynb #fe99fabc
 def task_splits(data: ImageData, classes, n_val: int, n_train: int | None = None, n_test: int | None = None,
                 seed: int = 0) -> tuple[ImageData, ImageData]:
     """`(dev, final)` of the task on `classes`, counts per class: `n_val` training images held out (dev's test split:
@@ -196,17 +195,6 @@ def transfer_model(s: TransferSetup, source: dict | None, n_classes: int) -> Fus
         bb.frozen_bn_eval = s.freeze != 'naive'       # the naive freeze: BatchNorm statistics keep moving in train()
     return FusionModel(bbs, make_head(s.head, [b.out_dim for b in bbs.values()], n_classes))
 
-# %% ../nbs/09_transfer.ipynb #0fc49308
-def logits_of(model, x, y, tcfg: TrainConfig, features: dict | None = None) -> torch.Tensor:
-    "Logits (float32, on the CPU) of `model` for uint8 images `x`: through the head alone when it trains on cached features."
-    if features is None or not uses_cache(model, tcfg): return predict(model, x, tcfg)
-    feats, _ = cached_features(model, x, y, tcfg, features)
-    model.eval()
-    with torch.no_grad():
-        return torch.cat([model.head([f[i:i + 4096].float() for f in feats]).float().cpu() for i in range(0, len(y), 4096)])
-
-def _acc(pred, y) -> float: return 100.0 * float((torch.as_tensor(pred) == torch.as_tensor(y).cpu()).float().mean())
-
 # %% ../nbs/09_transfer.ipynb #5a23252a
 def pretrain(branch: str, src_dev: ImageData, src_final: ImageData, cfg: dict, out: Path, log=print) -> tuple[dict, dict]:
     """Train the backbone of `branch` from random weights on the source task (our from-scratch recipe, the branch's
@@ -234,7 +222,7 @@ def pretrain(branch: str, src_dev: ImageData, src_final: ImageData, cfg: dict, o
     log(f"pretraining {branch}: source held-out {entry['val_acc']:.2f}%, source test {test:.2f}%, {entry['seconds']:.0f} s")
     return bb.state_dict(), entry
 
-# %% ../nbs/09_transfer.ipynb #1d0afc7f
+# %% ../nbs/09_transfer.ipynb #646c5b52
 def _head_path(out, name, seed): return Path(out)/'checkpoints'/f'{name}_s{seed}_head.pt'
 def _logits_path(out, name, seed): return Path(out)/'logits'/f'{name}_s{seed}.pt'
 
@@ -262,6 +250,16 @@ def train_transfer_seed(s: TransferSetup, seed: int, cfg: dict, source: dict, de
                  total_params=total, history=history)
     return entry, preds
 
+def logits_of(model, x, y, tcfg: TrainConfig, features: dict | None = None) -> torch.Tensor:
+    "Logits (float32, on the CPU) of `model` for uint8 images `x`: through the head alone when it trains on cached features."
+    if features is None or not uses_cache(model, tcfg): return predict(model, x, tcfg)
+    feats, _ = cached_features(model, x, y, tcfg, features)
+    model.eval()
+    with torch.no_grad():
+        return torch.cat([model.head([f[i:i + 4096].float() for f in feats]).float().cpu() for i in range(0, len(y), 4096)])
+
+def _acc(pred, y) -> float: return 100.0 * float((torch.as_tensor(pred) == torch.as_tensor(y).cpu()).float().mean())
+
 # %% ../nbs/09_transfer.ipynb #2f25aedb
 WEIGHTS_GRID = [i / 20 for i in range(21)]     # the weight of the first member's logits, picked on the held-out split
 
@@ -274,7 +272,7 @@ def reference_seed(name: str, logits: dict, y_val) -> tuple[dict, dict]:
     else: w = max(WEIGHTS_GRID, key=lambda w: (_acc(mix(w, 'val').argmax(1), y_val), -abs(w - 0.5)))
     return dict(weight=w), {k: mix(w, k).argmax(1).tolist() for k in ('val', 'test')}
 
-# %% ../nbs/09_transfer.ipynb #a95adfc0
+# %% ../nbs/09_transfer.ipynb #e09d87bb
 HYPOTHESES = {   # what each family of comparisons asks, as the case study frames it
     'pretraining': 'Does pretraining on the source task help on the target?',
     'table1': "Does the fine-tuned fusion beat the fine-tuned baselines (Table 1's question)?",
@@ -310,7 +308,6 @@ COMPARISONS = {
     'twin_vs_members': ('diversity', ['twin_frozen'], [('probe_mobilenetv2', 'probe_mobilenetv2_b')], False),
 }
 
-# %% ../nbs/09_transfer.ipynb #4192688d
 def _pick(term, val_acc: dict) -> str:
     "A setup name, or the best of a tuple of them by held-out accuracy."
     return term if isinstance(term, str) else max(term, key=lambda n: val_acc[n])
@@ -373,7 +370,7 @@ def transfer_data(cfg: dict) -> dict:
             raise ValueError(f'the {task} task has {len(dev.y_train)} training images, fewer than one batch; give more data')
     return tasks
 
-# %% ../nbs/09_transfer.ipynb #dd8a32ac
+# %% ../nbs/09_transfer.ipynb #bab92f7a
 def stored_predictions(out, name: str, seeds) -> dict:
     "Predicted classes of setup `name` per seed (in the order of `seeds`), on both splits, from its stored logits."
     lg = [torch.load(_logits_path(out, name, s), weights_only=True) for s in seeds]
@@ -404,7 +401,6 @@ def train_transfer_setups(cfg, tasks, source, out, results, preds, log, save):
                 f"{r['seconds']:.0f} s")
             save()
 
-# %% ../nbs/09_transfer.ipynb #3d432e77
 def add_references(cfg, tasks, out, results, preds):
     "The logit average and the weighted average of the fine-tuned baselines, seed by seed (seeds pair by position)."
     (dev, final) = tasks['target']
@@ -427,7 +423,7 @@ def transfer_comparisons(cfg, preds, results) -> dict:
     val = {n: e['val_acc'] for n, e in {**results['setups'], **results['references']}.items() if 'val_acc' in e}
     return run_transfer_comparisons(val, correct, n_boot=cfg['n_boot'])
 
-# %% ../nbs/09_transfer.ipynb #446e168c
+# %% ../nbs/09_transfer.ipynb #9dd9df76
 def run_transfer(preset: str = 'transfer', data=None, out=None, resume: bool = False, device: str | None = None,
                  quiet: bool = False, **overrides) -> dict:
     """The transfer miniature: pretrain both backbones on the source classes, then train every setup of
@@ -470,7 +466,6 @@ def run_transfer(preset: str = 'transfer', data=None, out=None, resume: bool = F
         f"{(time.perf_counter() - t_start) / 60:.1f} min; results: {out/'results.json'}")
     return results
 
-# %% ../nbs/09_transfer.ipynb #c5fbf81a
 def run_text(results: dict) -> str:
     "Where a transfer run's numbers come from: data, hardware, software and time, from its results.json."
     c, e, d = results['config'], results['env'], results['data']
