@@ -9,7 +9,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 NBS = ROOT / 'nbs'
-NOTEBOOKS = sorted(p for p in NBS.glob('[0-9][0-9]_*.ipynb'))
+NOTEBOOKS = sorted(p for p in NBS.glob('[0-9][0-9]*_*.ipynb'))   # 04b_unfreeze too
 
 
 def run(cmd, cwd=ROOT, check=True, timeout=1800, env=None, **kw):

@@ -4,8 +4,8 @@ from conftest import BIN, NOTEBOOKS, ROOT, git_state, run
 
 def test_notebooks_exist():
     names = [p.stem for p in NOTEBOOKS]
-    assert names[:7] == ['01_dataset', '02_backbones', '03_fusion', '04_training', '05_results', '06_gradcam',
-                         '07_cli'], names
+    assert names[:8] == ['01_dataset', '02_backbones', '03_fusion', '04_training', '04b_unfreeze', '05_results',
+                         '06_gradcam', '07_cli'], names
 
 
 def test_clean_and_export_leave_no_diff():
