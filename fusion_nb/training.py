@@ -19,10 +19,11 @@ from .plumbing import atomic_write, progress_bar
 __all__ = ['AMP_CHOICES', 'SCHEDULES', 'BF16_CAPABILITY', 'BASE_BATCH', 'WARMUP_STEPS', 'LR_RULES', 'PEAK_TFLOPS', 'TrainConfig',
            'check_config', 'get_device', 'amp_dtype', 'autocast', 'needs_scaler', 'precision', 'sync', 'epoch_seed',
            'onecycle_factor', 'warmup_factor', 'make_scheduler', 'lr_curve', 'plot_lr_schedules', 'scaled_lr',
-           'extract_features', 'FeatureBatches', 'uses_cache', 'feature_key', 'cached_features', 'evaluate', 'predict',
-           'save_checkpoint', 'load_checkpoint', 'slim_checkpoint', 'check_resume', 'train_epoch', 'fit', 'comparable',
-           'plot_history', 'compile_mode', 'fused_adamw', 'make_optimizer', 'compile_step', 'peak_tflops',
-           'conv_backward_flops', 'training_flops', 'loss_spikes', 'recalibrate_bn']
+           'eval_batch_size', 'extract_features', 'FeatureBatches', 'uses_cache', 'feature_key', 'cached_features',
+           'eval_loop', 'metrics', 'eval_mode', 'evaluate', 'predict', 'save_checkpoint', 'load_checkpoint',
+           'slim_checkpoint', 'check_resume', 'train_epoch', 'fit', 'comparable', 'plot_history', 'compile_mode',
+           'fused_adamw', 'make_optimizer', 'compile_step', 'peak_tflops', 'conv_backward_flops', 'training_flops',
+           'loss_spikes', 'recalibrate_bn']
 
 # %% ../nbs/04_training.ipynb #45c0d883
 @dataclass
@@ -188,14 +189,16 @@ def scaled_lr(lr: float, batch_size: int, base_batch: int = BASE_BATCH, rule: st
     return lr * (k if rule == 'linear' else math.sqrt(k) if rule == 'sqrt' else 1.0)
 
 # %% ../nbs/04_training.ipynb #1f52fe0c
-def _eval_bs(cfg: TrainConfig) -> int: return cfg.eval_batch_size or 2 * cfg.batch_size
+def eval_batch_size(cfg: TrainConfig) -> int:
+    "The batch size for evaluation and feature extraction: `cfg.eval_batch_size`, else twice `cfg.batch_size`."
+    return cfg.eval_batch_size or 2 * cfg.batch_size
 
 def _extract(model, x, y, cfg: TrainConfig, train: bool = False, epoch: int = 0):
     """Features (list of tensors, one per backbone) and labels of `x`, in chunks, eval mode, no grad.
     `train=True`: the batches `fit` would train on in `epoch` without a cache (same order, crops, flips, dropped tail)."""
     dev = get_device(cfg.device); dtype = amp_dtype(dev, cfg.amp)
     model.to(dev, memory_format=torch.channels_last)
-    bs = cfg.batch_size if train else _eval_bs(cfg)
+    bs = cfg.batch_size if train else eval_batch_size(cfg)
     batches = DeviceBatches(x, y, bs, img_size=cfg.img_size, train=train, seed=cfg.seed, device=dev, drop_last=True if train else False)
     batches.set_epoch(epoch)
     was_training = model.training
@@ -271,8 +274,8 @@ def cached_features(model, x, y, cfg: TrainConfig, features: dict | None = None,
     return out
 
 # %% ../nbs/04_training.ipynb #cd138a3c
-def _eval_loop(fn, batches, device, dtype):
-    "Sum of losses, predictions and logits of `fn` over `batches`."
+def eval_loop(fn, batches, device, dtype):
+    "Summed cross-entropy loss, logits and labels of `fn` over `batches` (under autocast): what `metrics` takes."
     loss, logits, ys = torch.zeros((), device=device), [], []
     for xb, yb in batches:
         with autocast(device, dtype): out = fn(xb)
@@ -281,12 +284,14 @@ def _eval_loop(fn, batches, device, dtype):
         logits.append(out); ys.append(yb)
     return loss, torch.cat(logits), torch.cat(ys)
 
-def _metrics(loss_sum, logits, y) -> dict:
+def metrics(loss_sum, logits, y) -> dict:
+    "Mean loss, accuracy (%) and predictions (on the CPU) from `eval_loop`'s summed loss, logits and labels."
     preds = logits.argmax(1)
     return dict(loss=loss_sum.item() / len(y), acc=100.0 * (preds == y).sum().item() / len(y), preds=preds.cpu())
 
 @contextlib.contextmanager
-def _eval_mode(model):
+def eval_mode(model):
+    "Put `model` in `eval()` mode inside the `with` block, and back in the mode it had afterwards."
     was = model.training
     model.eval()
     try: yield model
@@ -299,18 +304,18 @@ def evaluate(model, data: ImageData, cfg: TrainConfig | None = None, features: d
     model.to(dev, memory_format=torch.channels_last)
     if features is not None and uses_cache(model, cfg):
         test = cached_features(model, data.x_test, data.y_test, cfg, features)
-        with _eval_mode(model), torch.inference_mode():
-            return _metrics(*_eval_loop(model.head, FeatureBatches(*test, _eval_bs(cfg), shuffle=False), dev, dtype))
-    batches = DeviceBatches(data.x_test, data.y_test, _eval_bs(cfg), img_size=cfg.img_size, train=False, seed=cfg.seed, device=dev, drop_last=False)
-    with _eval_mode(model), torch.inference_mode(): return _metrics(*_eval_loop(model, batches, dev, dtype))
+        with eval_mode(model), torch.inference_mode():
+            return metrics(*eval_loop(model.head, FeatureBatches(*test, eval_batch_size(cfg), shuffle=False), dev, dtype))
+    batches = DeviceBatches(data.x_test, data.y_test, eval_batch_size(cfg), img_size=cfg.img_size, train=False, seed=cfg.seed, device=dev, drop_last=False)
+    with eval_mode(model), torch.inference_mode(): return metrics(*eval_loop(model, batches, dev, dtype))
 
 def predict(model, x: torch.Tensor, cfg: TrainConfig | None = None) -> torch.Tensor:
     "Logits (float32, N×classes, on the CPU) of `model` for uint8 images `x`, in batches, eval mode, no grad."
     cfg = check_config(cfg or TrainConfig())
     dev = get_device(cfg.device); dtype = amp_dtype(dev, cfg.amp)
     model.to(dev, memory_format=torch.channels_last)
-    batches = DeviceBatches(x, torch.zeros(len(x), dtype=torch.long), _eval_bs(cfg), img_size=cfg.img_size, train=False, seed=cfg.seed, device=dev, drop_last=False)
-    with _eval_mode(model), torch.inference_mode(): return _eval_loop(model, batches, dev, dtype)[1].cpu()
+    batches = DeviceBatches(x, torch.zeros(len(x), dtype=torch.long), eval_batch_size(cfg), img_size=cfg.img_size, train=False, seed=cfg.seed, device=dev, drop_last=False)
+    with eval_mode(model), torch.inference_mode(): return eval_loop(model, batches, dev, dtype)[1].cpu()
 
 # %% ../nbs/04_training.ipynb #053a2c70
 def save_checkpoint(path: str | Path, state: dict) -> Path:
@@ -452,8 +457,8 @@ def fit(model, data: ImageData, cfg: TrainConfig | None = None, ckpt_path: str |
         tr = train_epoch(model, batches, opt, scaler, dev, dtype, epoch, cached, show, sched=sched, forward=forward)
         train_s = time.perf_counter() - t0
         if cached:
-            with _eval_mode(model), torch.inference_mode():
-                ev = _metrics(*_eval_loop(model.head, FeatureBatches(test_feats, test_y, _eval_bs(cfg), shuffle=False), dev, dtype))
+            with eval_mode(model), torch.inference_mode():
+                ev = metrics(*eval_loop(model.head, FeatureBatches(test_feats, test_y, eval_batch_size(cfg), shuffle=False), dev, dtype))
         else: ev = evaluate(model, data, cfg)
         _check_epoch(model, ev['loss'], epoch)                   # before the checkpoint: a diverged epoch never replaces a good one
         seconds = time.perf_counter() - t0 + (setup_s if epoch == start else 0.0)
@@ -570,7 +575,7 @@ def recalibrate_bn(model, x: torch.Tensor, cfg: TrainConfig | None = None) -> to
         model.train()
         for m in model.modules():                                    # only BatchNorm in train(): dropout must not act
             if not isinstance(m, torch.nn.modules.batchnorm._BatchNorm): m.eval()
-        for xb, _ in DeviceBatches(x, torch.zeros(len(x), dtype=torch.long), _eval_bs(cfg), img_size=cfg.img_size,
+        for xb, _ in DeviceBatches(x, torch.zeros(len(x), dtype=torch.long), eval_batch_size(cfg), img_size=cfg.img_size,
                                    train=False, device=dev, drop_last=False):
             with autocast(dev, dtype): model(xb)
     finally:

@@ -1,5 +1,5 @@
 """The unfreeze sliders as a student meets them: a real JupyterLab server on localhost with a fresh kernel,
-Debian's Chromium driven by Playwright, the backbones notebook opened in it (with the committed sweep file where the
+Debian's Chromium driven by Playwright, the unfreeze notebook opened in it (with the committed sweep file where the
 notebook reads it), the slider cell run, each slider moved, and the readout checked against the same model in this
 process (built and frozen as the slider cell's), the measured numbers against the sweep file, and the train button
 pressed until its curve is drawn. A screenshot is saved as an artifact (env FUSION_NB_ARTIFACTS, else tests/artifacts/).
@@ -32,7 +32,7 @@ from site_check import CHROMIUM_ARGS  # noqa: E402  the flags tools/site_check.p
 
 pytestmark = pytest.mark.slow          # JupyterLab and Chromium: a minute or more
 
-NOTEBOOK = NBS / '02_backbones.ipynb'
+NOTEBOOK = NBS / '04b_unfreeze.ipynb'
 SLIDER_CALL, SLIDER_DEF = 'unfreeze_widget(', 'def unfreeze_widget('   # the slider cell calls, not defines, it
 SLIDERS = {'resnet50': '.fusion-nb-slider-resnet50', 'mobilenetv2': '.fusion-nb-slider-mobilenetv2'}
 READOUT, MEASURED = '.fusion-nb-readout', '.fusion-nb-measured'
@@ -103,7 +103,7 @@ def _kill(pid, sig):
 
 @pytest.fixture
 def lab(tmp_path):
-    "A JupyterLab server on 127.0.0.1 with the backbones notebook in a fresh root; stopped whatever happens."
+    "A JupyterLab server on 127.0.0.1 with the unfreeze notebook in a fresh root; stopped whatever happens."
     if not NOTEBOOK.exists(): pytest.fail(f'{NOTEBOOK} is missing')
     if importlib.util.find_spec('jupyterlab') is None: _missing('jupyterlab is not installed in this environment')
     root, runtime, config, data, ipy = (tmp_path / n for n in ('root', 'runtime', 'config', 'data', 'ipython'))
@@ -227,7 +227,8 @@ def test_sliders_in_jupyterlab(browser_tools, lab, capsys):
     expect, sync_playwright = browser_tools
     t0 = time.monotonic()
     log = lambda msg: print(f'[{time.monotonic() - t0:6.1f} s] {msg}', flush=True)
-    from fusion_nb.backbones import load_sweep, model_summary, sweep_cell
+    from fusion_nb.backbones import model_summary
+    from fusion_nb.unfreeze import load_sweep, sweep_cell
     from fusion_nb.fusion import architecture
     model = architecture('fusion_finetune')                 # the slider cell's model, to read its counts from
     sweep = load_sweep(SWEEP)

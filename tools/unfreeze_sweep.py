@@ -1,6 +1,6 @@
-"""The unfreeze sweep (02_backbones: `unfreeze_sweep`) from the command line: fine-tune the members-first fusion with
-the last k blocks of each backbone trainable, for a grid of k, and write what each setting measured to a JSON file that
-the sliders of 02_backbones read.
+"""The unfreeze sweep (04b_unfreeze: `unfreeze_sweep`) from the command line: fine-tune the members-first fusion with
+the last k blocks of each backbone trainable, for a grid of k, and write what each setting measured to a JSON file
+that the sliders of 04b_unfreeze read.
 
     python tools/unfreeze_sweep.py --data data/cifar10-jpeg.tar.gz --members runs/cpu/checkpoints \
         --out results/cpu/unfreeze_sweep.json
@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from fastcore.script import Param, anno_parser
 
-from fusion_nb.backbones import SWEEP_K, unfreeze_sweep
+from fusion_nb.unfreeze import SWEEP_K, unfreeze_sweep
 from fusion_nb.dataset import load_data
 from fusion_nb.fusion import architecture, build_model
 from fusion_nb.plumbing import hyphenate_flags, save_json
