@@ -20,40 +20,85 @@ from .transfer import TRANSFER_PRESETS, run_transfer
 # %% ../nbs/07_cli.ipynb #ecc28056
 def fusion_nb_run(
     setups:Param("comma-separated setup names (default: the preset's; the names are listed below)", str)=None,
-    preset:Param("the recipe to start from; explicit flags override it", str, choices=[*PRESETS, *TRANSFER_PRESETS])='paper',
-    data:Param("'cifar10' (torchvision download), 'synthetic', or the path of a CIFAR-10 folder or .tar.gz archive", str)=None,
+    preset:Param("the recipe to start from; explicit flags override it", str,
+                 choices=[*PRESETS, *TRANSFER_PRESETS])='paper',
+    data:Param("'cifar10' (torchvision download), 'synthetic', or the path of a CIFAR-10 folder or .tar.gz archive",
+               str)=None,
     img_size:Param("model input size in pixels (CIFAR-10's 32 px images are upsampled to it)", int)=None,
     epochs:Param("training epochs of each setup that starts from the run's weights", int)=None,
-    fusion_epochs:Param("training epochs of each members-first fusion (default: the preset's, else --epochs)", int)=None,
+    fusion_epochs:Param("training epochs of each members-first fusion (default: the preset's, else --epochs)",
+                        int)=None,
     batch_size:Param("images per batch", int)=None,
     lr:Param("AdamW learning rate (default: 1e-4 constant with ImageNet weights, 2e-3 one-cycle without)", float)=None,
     train_limit:Param("train on a stratified subset of this many images (0: all)", int)=None,
     test_limit:Param("evaluate on a stratified subset of this many test images (0: all)", int)=None,
     no_pretrained:Param("start from random weights instead of ImageNet's", store_true)=False,
     device:Param("where to train", str, choices=list(DEVICES))=None,
-    amp:Param("mixed precision: auto (bf16 on GPUs of compute capability 8.0 or more, fp16 below, off on CPU and MPS)", str, choices=list(AMP_CHOICES))=None,
-    compile:Param("torch.compile the training step (CUDA graphs on CUDA); compiling takes a while at the start of each setup", store_true)=False,
-    scale_lr:Param("scale the learning rates from batch 64 to --batch-size (linear rule), with a warm-up for constant rates", store_true)=False,
+    amp:Param("mixed precision: auto (bf16 on GPUs of compute capability 8.0 or more, fp16 below, off on CPU and MPS)",
+              str, choices=list(AMP_CHOICES))=None,
+    compile:Param("torch.compile the training step (CUDA graphs on CUDA); compiling takes a while at the start of "
+                  "each setup", store_true)=False,
+    scale_lr:Param("scale the learning rates from batch 64 to --batch-size (linear rule), with a warm-up for "
+                   "constant rates", store_true)=False,
     seed:Param("random seed (the first of --seeds)", int)=None,
-    seeds:Param("seeds of every head trained on cached features, and of its controls (head initialisation and data order)", int)=None,
-    n_val:Param("training images held out as the validation split, stratified (default: the preset's, else a tenth; 0: none, the test set then validates)", int)=None,
-    member_points:Param("comma-separated epochs after which the members are kept and fused (05's members-quality figure)", str)=None,
+    seeds:Param("seeds of every head trained on cached features, and of its controls (head initialisation and "
+                "data order)", int)=None,
+    n_val:Param("training images held out as the validation split, stratified (default: the preset's, else a "
+                "tenth; 0: none, the test set then validates)", int)=None,
+    member_points:Param("comma-separated epochs after which the members are kept and fused (05's members-quality "
+                        "figure)", str)=None,
     out:Param("output folder (default: runs/<preset>)", str)=None,
     resume:Param("continue the run in --out: skip finished setups, continue the one in progress", store_true)=False,
 ):
-    "Train and evaluate the setups of the case study (CIFAR-10, ResNet50, MobileNetV2 and their fusions); write results.json, table.md, predictions.json, checkpoints and figures to `--out`."
+    """Train and evaluate the setups of the case study (CIFAR-10, ResNet50, MobileNetV2 and their fusions); write
+    results.json, table.md, predictions.json, checkpoints and figures to `--out`."""
     if preset in TRANSFER_PRESETS:                  # the transfer miniature (09): its own plan of setups and seeds
-        extra = [k for k, v in dict(setups=setups, img_size=img_size, epochs=epochs, fusion_epochs=fusion_epochs,
-                                    batch_size=batch_size, lr=lr, train_limit=train_limit, test_limit=test_limit, amp=amp,
-                                    seeds=seeds, n_val=n_val, member_points=member_points).items() if v is not None]
+        extra = [
+            k
+            for k, v in dict(
+                setups=setups,
+                img_size=img_size,
+                epochs=epochs,
+                fusion_epochs=fusion_epochs,
+                batch_size=batch_size,
+                lr=lr,
+                train_limit=train_limit,
+                test_limit=test_limit,
+                amp=amp,
+                seeds=seeds,
+                n_val=n_val,
+                member_points=member_points,
+            ).items()
+            if v is not None
+        ]
         extra += [k for k, v in dict(no_pretrained=no_pretrained, compile=compile, scale_lr=scale_lr).items() if v]
-        if extra: raise ValueError(f"--preset {preset} runs the transfer plan of notebook 09 as it is; it takes --data, "
-                                   f"--out, --resume, --device and --seed only, not --{', --'.join(k.replace('_', '-') for k in extra)}")
+        flags = ', --'.join(k.replace('_', '-') for k in extra)
+        if extra: raise ValueError(f"--preset {preset} runs the transfer plan of notebook 09 as it is; it takes "
+                                   f"--data, --out, --resume, --device and --seed only, not --{flags}")
         return run_transfer(preset, data=data, out=out, resume=resume, device=device, seed=seed)
-    return run_case_study(setups=setups, preset=preset, data=data, img_size=img_size, epochs=epochs, fusion_epochs=fusion_epochs,
-                          batch_size=batch_size, lr=lr, train_limit=train_limit, test_limit=test_limit,
-                          pretrained=False if no_pretrained else None, device=device, amp=amp, seed=seed, seeds=seeds, n_val=n_val, member_points=member_points,
-                          out=out, resume=resume, compile=compile, scale_lr=scale_lr)
+    return run_case_study(
+        setups=setups,
+        preset=preset,
+        data=data,
+        img_size=img_size,
+        epochs=epochs,
+        fusion_epochs=fusion_epochs,
+        batch_size=batch_size,
+        lr=lr,
+        train_limit=train_limit,
+        test_limit=test_limit,
+        pretrained=False if no_pretrained else None,
+        device=device,
+        amp=amp,
+        seed=seed,
+        seeds=seeds,
+        n_val=n_val,
+        member_points=member_points,
+        out=out,
+        resume=resume,
+        compile=compile,
+        scale_lr=scale_lr,
+    )
 
 # %% ../nbs/07_cli.ipynb #1f08ab4f
 def describe_preset(name:str) -> str:
@@ -61,7 +106,8 @@ def describe_preset(name:str) -> str:
     p = resolve_config(name)
     n = lambda v: 'all' if v is None else f'{v:,}'
     fusion = f" (members-first: {p['fusion_epochs']})" if any(s in MEMBERS_FIRST for s in p['setups']) else ''
-    return (f"{p['data']}, {p['img_size']} px, {p['epochs']} epoch(s){fusion}, batch {p['batch_size']}, lr {p['lr']:g} {p['schedule']}, "
+    return (f"{p['data']}, {p['img_size']} px, {p['epochs']} epoch(s){fusion}, batch {p['batch_size']}, lr "
+            f"{p['lr']:g} {p['schedule']}, "
             f"{n(p['train_limit'])}/{n(p['test_limit'])} train/test images "
             f"({'a tenth' if p['n_val'] is None else n(p['n_val'])} held out), {p['seeds']} seeds, "
             f"{'ImageNet weights' if p['pretrained'] else 'random weights'}; setups: {', '.join(p['setups'])}")
@@ -77,7 +123,8 @@ def _epilog():
                         '  fusion_nb_run --preset cpu --data data/cifar10-jpeg.tar.gz --no-pretrained --out runs/cpu'])
 
 def cli_parser():
-    "The `argparse` parser of `fusion_nb_run`: fastcore's `anno_parser`, with hyphenated flags (underscores still work)."
+    """The `argparse` parser of `fusion_nb_run`: fastcore's `anno_parser`, with hyphenated flags (underscores still
+    work)."""
     p = anno_parser(fusion_nb_run, prog='fusion_nb_run')
     p.formatter_class, p.description, p.epilog, p.allow_abbrev = HelpFormatter, wrap(p.description), _epilog(), False
     return hyphenate_flags(p)
@@ -94,9 +141,11 @@ def main(argv=None):
     try: fusion_nb_run(**args)
     except (ValueError, FileNotFoundError) as e: _fail(e, 2)
     except FloatingPointError as e:
-        _fail(f"{e} With fusion_nb_run: rerun with a smaller --lr and another --out (the finished setups are in results.json).", 1)
+        _fail(f"{e} With fusion_nb_run: rerun with a smaller --lr and another --out (the finished setups are in "
+              "results.json).", 1)
     except RuntimeError as e: _fail(e, 1)
     except KeyboardInterrupt:
-        _fail("interrupted; finished setups are saved in results.json: rerun the same command with --resume to continue", 130)
+        _fail("interrupted; finished setups are saved in results.json: rerun the same command with --resume to "
+              "continue", 130)
 
 if __name__ == '__main__' and not in_ipython(): main()     # python -m fusion_nb.cli

@@ -75,7 +75,8 @@ class ImageData:
         _check_split('train', self.x_train, self.y_train, len(self.classes))
         _check_split('test', self.x_test, self.y_test, len(self.classes))
         if self.x_train.shape[1:] != self.x_test.shape[1:]:
-            raise ValueError(f'train images are {tuple(self.x_train.shape[1:])} but test images {tuple(self.x_test.shape[1:])}')
+            raise ValueError(f'train images are {tuple(self.x_train.shape[1:])} but test images '
+                             f'{tuple(self.x_test.shape[1:])}')
 
     def to(self, device) -> ImageData:
         "A copy with all four tensors on `device`."
@@ -89,22 +90,30 @@ class ImageData:
             idx = _stratified_index(y, limit, len(self.classes), seed)
             if idx is not None: x, y = x[idx.to(x.device)], y[idx.to(y.device)]
             out.update({f'x_{split}': x, f'y_{split}': y})
-        if len(out['y_train']) == len(self.y_train) and len(out['y_test']) == len(self.y_test): return replace(self, **out)
+        if len(out['y_train']) == len(self.y_train) and len(out['y_test']) == len(self.y_test):
+            return replace(self, **out)
         sub = f" [stratified subset: {len(out['y_train'])} train, {len(out['y_test'])} test, seed={seed}]"
         return replace(self, **out, source=self.source + sub)
 
     def holdout(self, n_val: int = 5000, seed: int = 0) -> tuple[ImageData, ImageData]:
-        """Hold `n_val` training images out, stratified by class: `(dev, final)`. `dev` trains on the rest and scores on the
-        held-out images (its test split); `final` trains on the same rest and scores on the real test set."""
+        """Hold `n_val` training images out, stratified by class: `(dev, final)`. `dev` trains on the rest and scores on
+        the held-out images (its test split); `final` trains on the same rest and scores on the real test set."""
         n = len(self.y_train)
         if not isinstance(n_val, int) or isinstance(n_val, bool) or not 0 < n_val < n:
-            raise ValueError(f'n_val must be an integer between 1 and {n - 1} (the training split has {n:,} images), got {n_val!r}')
+            raise ValueError(f'n_val must be an integer between 1 and {n - 1} (the training split has {n:,} images), '
+                             f'got {n_val!r}')
         mask = torch.zeros(n, dtype=torch.bool)
         mask[_stratified_index(self.y_train, n_val, len(self.classes), seed)] = True
         mask = mask.to(self.y_train.device)
         rest = dict(x_train=self.x_train[~mask], y_train=self.y_train[~mask])
         what = f' [{n - n_val:,} training images; {n_val:,} held out (stratified, seed={seed})'
-        dev = replace(self, **rest, x_test=self.x_train[mask], y_test=self.y_train[mask], source=self.source + what + ' as the test split]')
+        dev = replace(
+            self,
+            **rest,
+            x_test=self.x_train[mask],
+            y_test=self.y_train[mask],
+            source=self.source + what + " as the test split]",
+        )
         return dev, replace(self, **rest, source=self.source + what + ']')
 
     def class_counts(self, split: str = 'train') -> list[int]:
@@ -137,15 +146,22 @@ def _synthetic_split(n: int, g: torch.Generator, size: int):
     patch = patch * (0.8 + 0.4 * torch.rand(n, 1, 1, 1, generator=g)) + 0.08 * torch.randn(n, 3, p, p, generator=g)
     oy, ox = torch.randint(0, size - p + 1, (2, n, 1), generator=g)       # random place
     rows, cols = oy + torch.arange(p), ox + torch.arange(p)
-    x[torch.arange(n)[:, None, None, None], torch.arange(3)[None, :, None, None], rows[:, None, :, None], cols[:, None, None, :]] = patch
+    x[
+        torch.arange(n)[:, None, None, None],
+        torch.arange(3)[None, :, None, None],
+        rows[:, None, :, None],
+        cols[:, None, None, :],
+    ] = patch
     return (x.clamp(0, 1) * 255).round().to(torch.uint8), y
 
 def make_synthetic(n_train: int = 2000, n_test: int = 500, seed: int = 0, size: int = 32) -> ImageData:
     "A CIFAR-shaped data set (uint8 N×3×size×size, ten balanced classes) made in code, deterministic in `seed`."
-    if min(n_train, n_test) < 1 or size < 8: raise ValueError(f'need n_train, n_test ≥ 1 and size ≥ 8, got {n_train}, {n_test}, {size}')
+    if min(n_train, n_test) < 1 or size < 8: raise ValueError(f'need n_train, n_test ≥ 1 and size ≥ 8, got {n_train}, '
+                                                              f'{n_test}, {size}')
     g = torch.Generator().manual_seed(seed)
     (xtr, ytr), (xte, yte) = _synthetic_split(n_train, g, size), _synthetic_split(n_test, g, size)
-    return ImageData(xtr, ytr, xte, yte, CIFAR10_CLASSES, f'synthetic(n_train={n_train}, n_test={n_test}, seed={seed}, size={size})')
+    return ImageData(xtr, ytr, xte, yte, CIFAR10_CLASSES, f'synthetic(n_train={n_train}, n_test={n_test}, '
+                                                          f'seed={seed}, size={size})')
 
 # %% ../nbs/01_dataset.ipynb #1074c535
 def show_samples(data: ImageData, n_per_class: int = 8, split: str = 'train', seed: int = 0):
@@ -164,7 +180,9 @@ def show_samples(data: ImageData, n_per_class: int = 8, split: str = 'train', se
             for s in ax.spines.values(): s.set_visible(False)
             if k < len(idx): ax.imshow(x[idx[k]].permute(1, 2, 0).numpy(), interpolation='nearest')
         axes[c, 0].set_ylabel(name, rotation=0, ha='right', va='center', fontsize=10)
-    fig.subplots_adjust(wspace=0.05, hspace=0.05, left=1.05 / (0.6 * n_per_class + 1.1), right=0.99, top=0.99, bottom=0.01)
+    fig.subplots_adjust(
+        wspace=0.05, hspace=0.05, left=1.05 / (0.6 * n_per_class + 1.1), right=0.99, top=0.99, bottom=0.01
+    )
     return fig
 
 # %% ../nbs/01_dataset.ipynb #daea3101
@@ -175,7 +193,8 @@ def find_layout(folder) -> tuple[str, Path]:
     "('batches', path) or ('imagefolder', path) for the CIFAR-10 layout found in `folder`; a clear error otherwise."
     folder = Path(folder).expanduser()
     if not folder.exists(): raise FileNotFoundError(f'No such folder: {folder}. Expected {_LAYOUTS}.')
-    if not folder.is_dir(): raise ValueError(f'{folder} is not a folder (or a {"/".join(ARCHIVES)} archive). Expected {_LAYOUTS}.')
+    if not folder.is_dir(): raise ValueError(f'{folder} is not a folder (or a {"/".join(ARCHIVES)} archive). Expected '
+                                             f'{_LAYOUTS}.')
     for cand in (folder, folder / 'cifar-10-batches-py'):
         if (cand / 'data_batch_1').is_file() and (cand / 'test_batch').is_file(): return 'batches', cand
     if (folder / 'train').is_dir() and (folder / 'test').is_dir(): return 'imagefolder', folder
@@ -189,7 +208,8 @@ def read_cifar_batches(folder) -> ImageData:
     folder = Path(folder)
     def read(name):
         path = folder / name
-        if not path.is_file(): raise FileNotFoundError(f'Missing {path}: a cifar-10-batches-py folder has data_batch_1..5 and test_batch')
+        if not path.is_file(): raise FileNotFoundError(f'Missing {path}: a cifar-10-batches-py folder has '
+                                                       'data_batch_1..5 and test_batch')
         try:
             with open(path, 'rb') as f: d = pickle.load(f, encoding='bytes')
             x = np.asarray(d[b'data'], dtype=np.uint8).reshape(-1, 3, 32, 32)
@@ -206,15 +226,23 @@ def decode_file(path, size: int = 32) -> torch.Tensor:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore', DeprecationWarning)
-            img = decode_image(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB)  # None: TypeError, PIL
+            # None: TypeError, PIL
+            img = decode_image(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB)
     except Exception:
         try:
-            with Image.open(io.BytesIO(data)) as im: img = torch.from_numpy(np.array(im.convert('RGB'))).permute(2, 0, 1)
+            with Image.open(io.BytesIO(data)) as im:
+                img = torch.from_numpy(np.array(im.convert('RGB'))).permute(2, 0, 1)
         except Exception as e:
-            why = re.sub(r'\s*<_io\.BytesIO object at 0x[0-9a-f]+>', '', str(e)).strip() or type(e).__name__   # PIL names its buffer, not the file
+            # PIL names its buffer, not the file
+            why = re.sub(r'\s*<_io\.BytesIO object at 0x[0-9a-f]+>', '', str(e)).strip() or type(e).__name__
             raise ValueError(f'Cannot read image {path}: {why}. Remove or replace the file.') from None
     if img.shape[1:] != (size, size):
-        img = F.interpolate(img[None].float(), size=(size, size), mode='bilinear', antialias=True)[0].round().clamp(0, 255).to(torch.uint8)
+        img = (
+            F.interpolate(img[None].float(), size=(size, size), mode="bilinear", antialias=True)[0]
+            .round()
+            .clamp(0, 255)
+            .to(torch.uint8)
+        )
     return img.contiguous()
 
 def _image_files(root: Path) -> dict[str, list[tuple[Path, int]]]:
@@ -226,12 +254,17 @@ def _image_files(root: Path) -> dict[str, list[tuple[Path, int]]]:
         names = sorted(p.name for p in d.iterdir() if p.is_dir() and not p.name.startswith('.'))
         missing, extra = [c for c in CIFAR10_CLASSES if c not in names], [n for n in names if n not in CIFAR10_CLASSES]
         if missing or extra:
-            raise ValueError(f'{d} must hold exactly one folder per CIFAR-10 class ({", ".join(CIFAR10_CLASSES)}); '
-                             + (f'missing: {", ".join(missing)}' if missing else '') + ('; ' if missing and extra else '')
-                             + (f'unexpected: {", ".join(extra)}' if extra else ''))
+            raise ValueError(
+                f"{d} must hold exactly one folder per CIFAR-10 class ({', '.join(CIFAR10_CLASSES)}); "
+                + (f"missing: {', '.join(missing)}" if missing else "")
+                + ("; " if missing and extra else "")
+                + (f"unexpected: {', '.join(extra)}" if extra else "")
+            )
         pairs = []
         for label, c in enumerate(CIFAR10_CLASSES):
-            files = sorted(p for p in (d / c).iterdir() if p.is_file() and not p.name.startswith('.') and p.suffix.lower() in exts)
+            files = sorted(
+                p for p in (d / c).iterdir() if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in exts
+            )
             if not files: raise ValueError(f'{d / c} holds no image files')
             pairs += [(p, label) for p in files]
         out[split] = pairs
@@ -242,7 +275,8 @@ def read_image_folder(root, progress: bool = True) -> ImageData:
     root = Path(root)
     files, arrays = _image_files(root), {}
     n = sum(len(v) for v in files.values())
-    with progress_bar(total=n, desc=f'decoding {root.name}', disable=not progress or n < 5000, leave=False, unit='image') as bar:
+    with progress_bar(total=n, desc=f'decoding {root.name}', disable=not progress or n < 5000, leave=False,
+                      unit='image') as bar:
         for split, pairs in files.items():
             x = torch.empty(len(pairs), 3, 32, 32, dtype=torch.uint8)
             for i, (p, _) in enumerate(pairs): x[i] = decode_file(p); bar.update()
@@ -252,16 +286,30 @@ def read_image_folder(root, progress: bool = True) -> ImageData:
 def load_image_folder(root, cache_dir=None, progress: bool = True) -> ImageData:
     "`read_image_folder` with the decoded arrays cached per folder (08's `cached_tensors`, keyed by `folder_key`)."
     given = Path(root); root = given.resolve()
-    make = lambda: {k: getattr(d, k) for d in [read_image_folder(root, progress)] for k in ('x_train', 'y_train', 'x_test', 'y_test', 'classes')}
-    t, hit = cached_tensors(cache_root(cache_dir) / 'decoded', f'{root.name}-{digest(str(root))}', folder_key(root), make)
-    return ImageData(t['x_train'], t['y_train'], t['x_test'], t['y_test'], tuple(t['classes']), f'imagefolder:{given}' + (' (cached)' if hit else ''))
+    make = lambda: {
+        k: getattr(d, k)
+        for d in [read_image_folder(root, progress)]
+        for k in ("x_train", "y_train", "x_test", "y_test", "classes")
+    }
+    t, hit = cached_tensors(
+        cache_root(cache_dir) / "decoded", f"{root.name}-{digest(str(root))}", folder_key(root), make
+    )
+    return ImageData(
+        t["x_train"],
+        t["y_train"],
+        t["x_test"],
+        t["y_test"],
+        tuple(t["classes"]),
+        f"imagefolder:{given}" + (" (cached)" if hit else ""),
+    )
 
 # %% ../nbs/01_dataset.ipynb #b49bbe69
 def load_folder(path, cache_dir=None, progress: bool = True) -> ImageData:
     "Load a local copy of CIFAR-10: a folder in either layout, or an archive of one (`progress`: a bar while decoding)."
     path = Path(path).expanduser()
     if not path.exists():
-        raise FileNotFoundError(f"No such file or folder: {path}. `data` must be 'cifar10', 'synthetic', or the path of {_LAYOUTS}, "
+        raise FileNotFoundError(f"No such file or folder: {path}. `data` must be 'cifar10', 'synthetic', or the path "
+                                f"of {_LAYOUTS}, "
                                 f"or a {'/'.join(ARCHIVES)} archive of one.")
     if path.is_file() and path.name.lower().endswith(ARCHIVES):
         data = load_folder(extract_archive(path, cache_dir), cache_dir, progress)
@@ -282,17 +330,23 @@ def load_torchvision_cifar10(root=None) -> ImageData:
     socket.setdefaulttimeout(30)  # fail instead of hanging where the network is blocked
     try: tr, te = CIFAR10(str(root), train=True, download=True), CIFAR10(str(root), train=False, download=True)
     except Exception as e:
-        raise RuntimeError(f'CIFAR-10 could not be downloaded into {root} ({type(e).__name__}: {e}), and no downloaded copy '
+        raise RuntimeError(f'CIFAR-10 could not be downloaded into {root} ({type(e).__name__}: {e}), and no '
+                           'downloaded copy '
                            f'is there. Point at a local copy instead (a cifar-10-batches-py folder, an ImageFolder '
-                           f"train/<class>/ test/<class>/, or a .tar.gz/.zip of either): load_data('/path/to/folder-or-archive'), "
+                           "train/<class>/ test/<class>/, or a .tar.gz/.zip of either): "
+                           "load_data('/path/to/folder-or-archive'), "
                            f'`fusion_nb_run --data PATH`, or set FUSION_NB_DATA to that folder or archive.') from None
     finally: socket.setdefaulttimeout(old)
-    to_t = lambda ds: (torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(ds.targets, dtype=torch.int64))
+    to_t = lambda ds: (
+        torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous(),
+        torch.tensor(ds.targets, dtype=torch.int64),
+    )
     return ImageData(*to_t(tr), *to_t(te), tuple(tr.classes), f'torchvision CIFAR10 ({root})')
 
 def load_data(data='cifar10', cache_dir=None, train_limit: int | None = None, test_limit: int | None = None,
               seed: int = 0) -> ImageData:
-    "CIFAR-10 as `ImageData` from 'cifar10' (torchvision), 'synthetic', or a local folder/archive; optionally a stratified subset."
+    """CIFAR-10 as `ImageData` from 'cifar10' (torchvision), 'synthetic', or a local folder/archive; optionally a
+    stratified subset."""
     if isinstance(data, ImageData): d = data
     elif data == 'cifar10': d = load_torchvision_cifar10(cache_dir)
     elif data == 'synthetic': d = make_synthetic(seed=seed)
@@ -321,7 +375,8 @@ def _normaliser(device: torch.device, mean: tuple, std: tuple) -> tuple[torch.Te
 
 def to_model_input(x: torch.Tensor, img_size: int = 224, channels_last: bool = True,
                    mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Tensor:
-    "uint8 B×3×H×W → float32, normalised with `mean`/`std` (0..1 units), resized to `img_size` (bilinear), channels_last."
+    """uint8 B×3×H×W → float32, normalised with `mean`/`std` (0..1 units), resized to `img_size` (bilinear),
+    channels_last."""
     scale, bias = _normaliser(x.device, tuple(mean), tuple(std))
     out = x.float().mul_(scale).add_(bias)                 # normalise at the small size: fewer pixels
     if channels_last: out = out.contiguous(memory_format=torch.channels_last)
@@ -360,7 +415,8 @@ class DeviceBatches:
             g = torch.Generator().manual_seed(_epoch_seed(self.seed, self.epoch))
             order = torch.randperm(n, generator=g)
             offsets = torch.randint(0, 2 * self.pad + 1, (n, 2), generator=g).to(self.device)   # once per epoch: a copy
-            flips = torch.randint(0, 2, (n,), generator=g).bool().to(self.device)              # per batch would stall a GPU
+            # per batch would stall a GPU
+            flips = torch.randint(0, 2, (n,), generator=g).bool().to(self.device)
         else: order = torch.arange(n)
         order = order.to(self.device)
         for i in range(len(self)):

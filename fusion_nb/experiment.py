@@ -21,11 +21,53 @@ import torch
 from .dataset import load_data, show_samples
 from .plumbing import RunLog, env_info, is_temporary, remove_temporary, save_figure, save_json, save_text
 from .backbones import DEFAULT_WEIGHTS, count_params
-from .fusion import (SETUPS, SETUP_NAMES, POINT_SETUPS, is_frozen_setup, member_controls, head_base, CASE_STUDY_SETUPS, MEMBERS_FIRST, CONTROLS, REFERENCES, feature_scales, architecture, build_model,
-                              init_of, needs, GatedHead, gate_by_class, LogitAverage, plot_pipeline)
-from .training import (AMP_CHOICES, SCHEDULES, TrainConfig, cached_features, fit, evaluate, get_device, load_checkpoint,
-                                slim_checkpoint, save_checkpoint, loss_spikes, scaled_lr, BASE_BATCH, WARMUP_STEPS)
-from .results import BASELINES, paired_seeds, seed_summary, plot_member_points, table1_markdown, plot_curves, plot_confusion, plot_predictions
+from fusion_nb.fusion import (
+    SETUPS,
+    SETUP_NAMES,
+    POINT_SETUPS,
+    is_frozen_setup,
+    member_controls,
+    head_base,
+    CASE_STUDY_SETUPS,
+    MEMBERS_FIRST,
+    CONTROLS,
+    REFERENCES,
+    feature_scales,
+    architecture,
+    build_model,
+    init_of,
+    needs,
+    GatedHead,
+    gate_by_class,
+    LogitAverage,
+    plot_pipeline,
+)
+from fusion_nb.training import (
+    AMP_CHOICES,
+    SCHEDULES,
+    TrainConfig,
+    cached_features,
+    fit,
+    evaluate,
+    get_device,
+    load_checkpoint,
+    slim_checkpoint,
+    save_checkpoint,
+    loss_spikes,
+    scaled_lr,
+    BASE_BATCH,
+    WARMUP_STEPS,
+)
+from fusion_nb.results import (
+    BASELINES,
+    paired_seeds,
+    seed_summary,
+    plot_member_points,
+    table1_markdown,
+    plot_curves,
+    plot_confusion,
+    plot_predictions,
+)
 
 # %% ../nbs/06b_experiment.ipynb #469760ef
 DEVICES = ('auto', 'cpu', 'cuda', 'mps')
@@ -38,19 +80,77 @@ COMMON = dict(weight_decay=0.01, seed=0, device='auto', amp='auto', cache_featur
               point_seeds=3, member_points=(), compile=False, scale_lr=False, warmup_steps=None)
 MEMBERS_PLAN = ['resnet50', 'mobilenetv2', 'logit_average', *MEMBERS_FIRST, *CONTROLS]
 PRESETS = {
-    'paper': dict(setups=[*CASE_STUDY_SETUPS, *MEMBERS_PLAN[2:]], data='cifar10', img_size=224, epochs=6, fusion_epochs=3,
-                  batch_size=64, train_limit=None, test_limit=None, pretrained=True, member_points=(2, 4)),
-    'cpu':   dict(setups=MEMBERS_PLAN, data='cifar10', img_size=32, epochs=5, fusion_epochs=2, batch_size=128,
-                  train_limit=None, test_limit=None, pretrained=True, member_points=(1, 3)),
-    'smoke': dict(setups=[*CASE_STUDY_SETUPS, *MEMBERS_PLAN[2:]], data='synthetic', img_size=32, epochs=1, batch_size=32,
-                  train_limit=80, test_limit=40, pretrained=False, n_val=16, seeds=2, point_seeds=2),
+    "paper": dict(
+        setups=[*CASE_STUDY_SETUPS, *MEMBERS_PLAN[2:]],
+        data="cifar10",
+        img_size=224,
+        epochs=6,
+        fusion_epochs=3,
+        batch_size=64,
+        train_limit=None,
+        test_limit=None,
+        pretrained=True,
+        member_points=(2, 4),
+    ),
+    "cpu": dict(
+        setups=MEMBERS_PLAN,
+        data="cifar10",
+        img_size=32,
+        epochs=5,
+        fusion_epochs=2,
+        batch_size=128,
+        train_limit=None,
+        test_limit=None,
+        pretrained=True,
+        member_points=(1, 3),
+    ),
+    "smoke": dict(
+        setups=[*CASE_STUDY_SETUPS, *MEMBERS_PLAN[2:]],
+        data="synthetic",
+        img_size=32,
+        epochs=1,
+        batch_size=32,
+        train_limit=80,
+        test_limit=40,
+        pretrained=False,
+        n_val=16,
+        seeds=2,
+        point_seeds=2,
+    ),
 }
 
 
 # %% ../nbs/06b_experiment.ipynb #dde9ee17
-CONFIG_KEYS = ('setups', 'data', 'img_size', 'epochs', 'fusion_epochs', 'batch_size', 'lr', 'schedule', 'fusion_lr', 'weight_decay',
-               'train_limit', 'test_limit', 'pretrained', 'weights', 'device', 'amp', 'cache_features', 'seed', 'out', 'resume',
-               'head_lr', 'n_val', 'seeds', 'point_seeds', 'member_points', 'compile', 'scale_lr', 'warmup_steps')
+CONFIG_KEYS = (
+    "setups",
+    "data",
+    "img_size",
+    "epochs",
+    "fusion_epochs",
+    "batch_size",
+    "lr",
+    "schedule",
+    "fusion_lr",
+    "weight_decay",
+    "train_limit",
+    "test_limit",
+    "pretrained",
+    "weights",
+    "device",
+    "amp",
+    "cache_features",
+    "seed",
+    "out",
+    "resume",
+    "head_lr",
+    "n_val",
+    "seeds",
+    "point_seeds",
+    "member_points",
+    "compile",
+    "scale_lr",
+    "warmup_steps",
+)
 
 def resolve_config(preset:str='paper', **overrides) -> dict:
     "The settings of a run: `COMMON`, then `PRESETS[preset]`, then every override that is not None; then the recipe."
@@ -65,45 +165,61 @@ def resolve_config(preset:str='paper', **overrides) -> dict:
     for k in ('train_limit', 'test_limit'): cfg[k] = cfg[k] or None                 # 0 means all
     cfg['pretrained'] = bool(cfg['pretrained'])
     cfg['weights'] = (cfg['weights'] or DEFAULT_WEIGHTS) if cfg['pretrained'] else None
-    recipe = FINE_TUNING if cfg['pretrained'] else FROM_SCRATCH                      # no --lr: the recipe that suits the weights
+    # no --lr: the recipe that suits the weights
+    recipe = FINE_TUNING if cfg['pretrained'] else FROM_SCRATCH
     if cfg['lr'] is None: cfg['lr'] = recipe['lr']
     if cfg['schedule'] == 'auto': cfg['schedule'] = recipe['schedule']
     cfg['fusion_epochs'] = cfg['fusion_epochs'] or cfg['epochs']
     cfg['out'] = str(cfg['out'] or Path('runs')/preset)
     cfg['resume'] = bool(cfg['resume'])
     bs = cfg['batch_size']
-    if cfg['scale_lr'] and isinstance(bs, int) and bs > 0:                            # the rates are tuned for batch 64 (04)
+    # the rates are tuned for batch 64 (04)
+    if cfg['scale_lr'] and isinstance(bs, int) and bs > 0:
         cfg['lr'], cfg['fusion_lr'], cfg['head_lr'] = (scaled_lr(cfg[k], bs) for k in ('lr', 'fusion_lr', 'head_lr'))
-    if cfg['warmup_steps'] is None: cfg['warmup_steps'] = WARMUP_STEPS if cfg['scale_lr'] and isinstance(bs, int) and bs > BASE_BATCH else 0
+    if cfg['warmup_steps'] is None:
+        cfg['warmup_steps'] = WARMUP_STEPS if cfg['scale_lr'] and isinstance(bs, int) and bs > BASE_BATCH else 0
     cfg['compile'], cfg['scale_lr'] = bool(cfg['compile']), bool(cfg['scale_lr'])
     mp = cfg['member_points']
     mp = [p for p in mp.split(',') if p.strip()] if isinstance(mp, str) else list(mp or ())
     try: cfg['member_points'] = sorted({int(p) for p in mp})
-    except ValueError: raise ValueError(f"--member-points must be comma-separated epochs, such as 1,3; got {cfg['member_points']!r}") from None
-    if overrides.get('member_points') is None:                                     # the preset's: those before the last epoch
+    except ValueError: raise ValueError("--member-points must be comma-separated epochs, such as 1,3; got "
+                                        f"{cfg['member_points']!r}") from None
+    # the preset's: those before the last epoch
+    if overrides.get('member_points') is None:
         cfg['member_points'] = [p for p in cfg['member_points'] if p < cfg['epochs']]
     return cfg
 
 # %% ../nbs/06b_experiment.ipynb #304bc982
 def seeded(name:str, cfg:dict) -> list:
-    "The seeds setup `name` trains with: `cfg['seeds']` of them for a head on cached features, else the run's seed alone."
+    """The seeds setup `name` trains with: `cfg['seeds']` of them for a head on cached features, else the run's seed
+    alone."""
     s = SETUPS.get(name)
     cheap = s is not None and is_frozen_setup(name) and s.freeze == 'eval' and cfg['cache_features'] in ('auto', True)
     return [cfg['seed'] + i for i in range(cfg['seeds'] if cheap else 1)]
 
 
-CPU_SPEEDS = {  # images/s on 2-core CPUs, fp32, batch 128: bench/results/train.md (bench/bench_train.py, an Intel Xeon);
-    # the controls' fine-tuning and the heads on cached features: results/cpu (train_images_per_s, mean of the 2 epochs; an AMD EPYC)
-    32: dict(train={'resnet50': 143, 'mobilenetv2': 638, 'fusion_finetune': 218, 'finetuned_resnet50': 260,
-                    'finetuned_mobilenetv2': 1529},
-             forward={'resnet50': 559, 'mobilenetv2': 3127},
-             head={'concat': 8786, 'projected': 6674, 'gated': 3879, 'concat:resnet50': 10600, 'concat:mobilenetv2': 14477}),
+# images/s on 2-core CPUs, fp32, batch 128: bench/results/train.md (bench/bench_train.py, an Intel Xeon);
+CPU_SPEEDS = {
+    # the controls' fine-tuning and the heads on cached features: results/cpu (train_images_per_s, mean of the 2 epochs;
+    # an AMD EPYC)
+    32: dict(
+        train={
+            "resnet50": 143,
+            "mobilenetv2": 638,
+            "fusion_finetune": 218,
+            "finetuned_resnet50": 260,
+            "finetuned_mobilenetv2": 1529,
+        },
+        forward={"resnet50": 559, "mobilenetv2": 3127},
+        head={"concat": 8786, "projected": 6674, "gated": 3879, "concat:resnet50": 10600, "concat:mobilenetv2": 14477},
+    ),
 }
 
 def _combined(speeds): return 1 / sum(1/s for s in speeds)    # images/s of running several models on each image
 
 def run_order(setups) -> list:
-    "`setups` in the order a run trains them: setups from the run's weights, then members-first setups, then references."
+    """`setups` in the order a run trains them: setups from the run's weights, then members-first setups, then
+    references."""
     stage = lambda n: 2 if n in REFERENCES else 1 if SETUPS[n].init == 'members' else 0
     return sorted(setups, key=stage)
 
@@ -114,13 +230,15 @@ def _speeds_at(size:int, speeds:dict) -> tuple[dict, bool]:
     return {k: {n: v * f for n, v in d.items()} for k, d in speeds[near].items()}, True
 
 def _train_speed(name:str, sp:dict) -> float:
-    "Training images/s of setup `name`: measured for a setup with the same trainable blocks, else its backbones' combined."
+    """Training images/s of setup `name`: measured for a setup with the same trainable blocks, else its backbones'
+    combined."""
     blocks = SETUPS[name].backbones
     same = [v for n, v in sp['train'].items() if SETUPS[n].backbones == blocks]
     return same[0] if same else _combined([sp['train'][b] for b in blocks])
 
 def _head_speed(name:str, sp:dict) -> float:
-    "Training images/s of setup `name`'s head on cached features: measured for its head kind and branches, else the slowest measured."
+    """Training images/s of setup `name`'s head on cached features: measured for its head kind and branches, else the
+    slowest measured."""
     s = SETUPS[name]
     key = s.head if len(s.backbones) > 1 else f'{s.head}:{next(iter(s.backbones))}'
     return sp.get('head', {}).get(key) or min(sp.get('head', {}).values(), default=float('inf'))
@@ -166,29 +284,38 @@ def validate_config(cfg:dict):
         if missing: raise ValueError(f"{name} {what} {' and '.join(needs(name))}: add {', '.join(missing)} to --setups")
     for k in ('img_size', 'epochs', 'fusion_epochs', 'batch_size', 'train_limit', 'test_limit', 'seeds', 'point_seeds'):
         v = cfg[k]
-        if v is not None and (not isinstance(v, int) or v < 1): raise ValueError(f"--{k.replace('_', '-')} must be a positive integer, got {v!r}")
+        if v is not None and (not isinstance(v, int) or v < 1):
+            raise ValueError(f"--{k.replace('_', '-')} must be a "
+                             f"positive integer, got {v!r}")
     if cfg['batch_size'] < 2:
-        raise ValueError(f"--batch-size must be at least 2, got {cfg['batch_size']}: BatchNorm layers that train need more than "
+        raise ValueError(f"--batch-size must be at least 2, got {cfg['batch_size']}: BatchNorm layers that train need "
+                         "more than "
                          "one image per batch")
     if cfg['n_val'] is not None and (not isinstance(cfg['n_val'], int) or cfg['n_val'] < 0):
         raise ValueError(f"--n-val must be 0 (no held-out split) or a positive integer, got {cfg['n_val']!r}")
     if not isinstance(cfg['warmup_steps'], int) or cfg['warmup_steps'] < 0:
         raise ValueError(f"warmup_steps must be an integer >= 0, got {cfg['warmup_steps']!r}")
     bad = [p for p in cfg['member_points'] if not 1 <= p < cfg['epochs']]
-    if bad: raise ValueError(f"--member-points {', '.join(map(str, bad))}: each must be an epoch before the last, 1..{cfg['epochs'] - 1}")
+    if bad: raise ValueError(f"--member-points {', '.join(map(str, bad))}: each must be an epoch before the last, "
+                             f"1..{cfg['epochs'] - 1}")
     for k in ('lr', 'fusion_lr', 'head_lr'):
         if not cfg[k] > 0: raise ValueError(f"--{k.replace('_', '-')} must be positive, got {cfg[k]!r}")
-    if cfg['schedule'] not in SCHEDULES: raise ValueError(f"unknown schedule {cfg['schedule']!r}; choose one of: {', '.join(SCHEDULES)}")
-    if cfg['amp'] not in AMP_CHOICES: raise ValueError(f"unknown --amp {cfg['amp']!r}; choose one of: {', '.join(AMP_CHOICES)}")
-    if cfg['device'] not in DEVICES: raise ValueError(f"unknown device {cfg['device']!r}; choose one of: {', '.join(DEVICES)}")
+    if cfg['schedule'] not in SCHEDULES: raise ValueError(f"unknown schedule {cfg['schedule']!r}; choose one of: "
+                                                          f"{', '.join(SCHEDULES)}")
+    if cfg['amp'] not in AMP_CHOICES: raise ValueError(f"unknown --amp {cfg['amp']!r}; choose one of: "
+                                                       f"{', '.join(AMP_CHOICES)}")
+    if cfg['device'] not in DEVICES: raise ValueError(f"unknown device {cfg['device']!r}; choose one of: "
+                                                      f"{', '.join(DEVICES)}")
     if cfg['device'] == 'cuda' and not torch.cuda.is_available():
         raise RuntimeError(f"--device cuda, but no CUDA device is available here (torch {torch.__version__}, "
                            "torch.cuda.is_available() is False); use --device cpu or --device auto")
     if cfg['device'] == 'mps' and not torch.backends.mps.is_available():
-        raise RuntimeError("--device mps, but Apple's MPS backend is not available here; use --device cpu or --device auto")
+        raise RuntimeError("--device mps, but Apple's MPS backend is not available here; use --device cpu or --device "
+                           "auto")
     data = str(cfg['data'])
     if data not in BUILTIN_DATA and not Path(data).expanduser().exists():
-        raise FileNotFoundError(f"--data {data}: no such folder or archive; give 'cifar10' (downloaded by torchvision), "
+        raise FileNotFoundError(f"--data {data}: no such folder or archive; give 'cifar10' (downloaded by "
+                                "torchvision), "
                                 "'synthetic', or the path of a CIFAR-10 folder or .tar.gz archive")
 
 def check_weights(cfg:dict):
@@ -203,24 +330,33 @@ def check_weights(cfg:dict):
                                "or put the weights file where this message says.") from e
 
 # %% ../nbs/06b_experiment.ipynb #f56244c0
-RUN_INDEPENDENT = ('setups', 'preset', 'out', 'resume', 'device', 'compile')   # may differ between runs sharing a folder
-LATER_SETTINGS = dict(compile=False, scale_lr=False, warmup_steps=0)  # what a results.json from before these settings used
+# may differ between runs sharing a folder
+RUN_INDEPENDENT = ('setups', 'preset', 'out', 'resume', 'device', 'compile')
+# what a results.json from before these settings used
+LATER_SETTINGS = dict(compile=False, scale_lr=False, warmup_steps=0)
 
 def _comparable(cfg): return json.loads(json.dumps({k: v for k, v in cfg.items() if k not in RUN_INDEPENDENT}))
 
 RUN_FILES = ('log.txt', 'checkpoints', 'figures', 'predictions.json', 'table.md', 'gradcam.json')   # what a run writes
 
 def previous_run(out, cfg:dict) -> dict:
-    "The finished setups a run with `cfg` may keep from `out` (empty unless resuming); an error if `out` holds another run."
+    """The finished setups a run with `cfg` may keep from `out` (empty unless resuming); an error if `out` holds another
+    run."""
     out, path = Path(out), Path(out)/'results.json'
     if not path.exists():
         if out.exists() and not out.is_dir(): raise ValueError(f"--out {out} is a file; give a folder (new or empty)")
-        foreign = sorted(p.name for p in out.iterdir() if p.name not in RUN_FILES and not is_temporary(p)) if out.exists() else []
-        if foreign: raise ValueError(f"--out {out} holds files that no fusion_nb run wrote ({', '.join(foreign[:5])}) and no "
+        foreign = (
+            sorted(p.name for p in out.iterdir() if p.name not in RUN_FILES and not is_temporary(p))
+            if out.exists()
+            else []
+        )
+        if foreign: raise ValueError(f"--out {out} holds files that no fusion_nb run wrote ({', '.join(foreign[:5])}) "
+                                     "and no "
                                      "results.json; choose an empty or new folder")
         return {}                                        # new, empty, or a run killed before its first results.json
     try: old = json.loads(path.read_text())
-    except ValueError as e: raise ValueError(f"--out {out}: results.json is unreadable ({e}); choose another folder") from e
+    except ValueError as e: raise ValueError(f"--out {out}: results.json is unreadable ({e}); choose another "
+                                             "folder") from e
     a, b = _comparable({**LATER_SETTINGS, **old.get('config', {})}), _comparable(cfg)
     diff = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
     if diff:
@@ -231,9 +367,9 @@ def previous_run(out, cfg:dict) -> dict:
 
 # %% ../nbs/06b_experiment.ipynb #739e5297
 def train_config(cfg:dict, name:str|None=None, seed:int|None=None) -> TrainConfig:
-    """The `TrainConfig` of setup `name` in a run (with `seed` instead of the run's, if given). Members-first setups train
-    for `fusion_epochs`: a new head on frozen features with our head recipe (`head_lr`, one-cycle), anything that
-    fine-tunes backbones, or follows the case study's recipe, at its constant `fusion_lr`."""
+    """The `TrainConfig` of setup `name` in a run (with `seed` instead of the run's, if given). Members-first setups
+    train for `fusion_epochs`: a new head on frozen features with our head recipe (`head_lr`, one-cycle), anything
+    that fine-tunes backbones, or follows the case study's recipe, at its constant `fusion_lr`."""
     tcfg = {f.name: cfg[f.name] for f in fields(TrainConfig) if f.name in cfg}
     s = SETUPS.get(name)
     if s is not None and s.init == 'members':
@@ -247,10 +383,13 @@ def _point_path(out, name, epoch): return Path(out)/'checkpoints'/f'{name}@{epoc
 
 def _save_point(out, name, model, history, tcfg):
     "Keep the member `name` as it is after epoch `len(history)`: a point of 05's members-quality figure."
-    save_checkpoint(_point_path(out, name, len(history)), dict(model=model.state_dict(), optimizer=None, history=list(history),
-                                                              epoch=len(history), cfg=asdict(tcfg)))
+    save_checkpoint(
+        _point_path(out, name, len(history)),
+        dict(model=model.state_dict(), optimizer=None, history=list(history), epoch=len(history), cfg=asdict(tcfg)),
+    )
 
-def train_setup(name:str, data, cfg:dict, out, log=print, progress=True, members:dict|None=None, features:dict|None=None,
+def train_setup(name:str, data, cfg:dict, out, log=print, progress=True, members:dict|None=None,
+                features:dict|None=None,
                 seed:int|None=None, final=None):
     """Train setup `name` on `data`, whose test split is the held-out validation split; score `final`'s test split once.
     Checkpoints go to `out/checkpoints` (none when `out` is None or `seed` is an extra seed); a baseline also keeps a
@@ -264,7 +403,8 @@ def train_setup(name:str, data, cfg:dict, out, log=print, progress=True, members
     model = build_model(SETUPS[name], weights=cfg['weights'], n_classes=len(data.classes), members=members)
     trainable, total = count_params(model)
     resume, done = keep and cfg['resume'] and ckpt.exists(), []
-    if resume:                                            # the epochs of an interrupted run, unless its checkpoint is damaged
+    # the epochs of an interrupted run, unless its checkpoint is damaged
+    if resume:
         try: done = load_checkpoint(ckpt)['history']
         except RuntimeError as e: log(f"{name}: {e} It trains from the start."); ckpt.unlink(); resume = False
     if ckpt is not None: ckpt.parent.mkdir(parents=True, exist_ok=True)
@@ -278,13 +418,17 @@ def train_setup(name:str, data, cfg:dict, out, log=print, progress=True, members
     history = list(done)
     for i, p in enumerate([*points, tcfg.epochs]):     # members stop at each point, so that a copy of them can be kept
         if len(history) >= p and p < tcfg.epochs:          # passed in an interrupted run: its copy is there, or lost
-            if not _point_path(out, name, p).exists(): log(f"{name}: the copy after epoch {p} was not kept before the interruption")
+            if not _point_path(out, name, p).exists(): log(f"{name}: the copy after epoch {p} was not kept before the "
+                                                           "interruption")
             continue
         history = fit(model, data, tcfg, ckpt_path=ckpt, resume=resume or i > 0 or bool(history), progress=progress,
                       features=features, stop_after=p)
         if p < tcfg.epochs: _save_point(out, name, model, history, tcfg)
     if ckpt is not None: slim_checkpoint(ckpt)           # finished: the optimiser's state is no longer needed
-    ev = {'val': evaluate(model, data, tcfg, features=features), 'test': evaluate(model, final, tcfg, features=features)}
+    ev = {
+        "val": evaluate(model, data, tcfg, features=features),
+        "test": evaluate(model, final, tcfg, features=features),
+    }
     s = SETUPS[name]
     entry = dict(val_acc=float(ev['val']['acc']), test_acc=float(ev['test']['acc']), init=init_of(name, cfg['weights']),
                  epochs=tcfg.epochs, lr=tcfg.lr, schedule=tcfg.schedule, seed=tcfg.seed, history=history,
@@ -292,20 +436,33 @@ def train_setup(name:str, data, cfg:dict, out, log=print, progress=True, members
                  seconds=time.perf_counter() - t0 + sum(h['seconds'] for h in done))
     if s.controls: entry['controls'] = s.controls
     if dev.type == 'cuda': entry['peak_gpu_mib'] = torch.cuda.max_memory_allocated(dev) / 2**20
-    if isinstance(model.head, GatedHead):                 # how much each class leans on each branch (03's gate_by_class)
+    # how much each class leans on each branch (03's gate_by_class)
+    if isinstance(model.head, GatedHead):
         feats, y = cached_features(model, data.x_test, data.y_test, tcfg, features if model.is_frozen else None)
-        gates = gate_by_class(model, [f.float() for f in feats], y, len(data.classes))   # float: cached features may be bf16
+        # float: cached features may be bf16
+        gates = gate_by_class(model, [f.float() for f in feats], y, len(data.classes))
         entry['gate_by_class'] = [None if g != g else float(g) for g in gates]
     for sp in entry['loss_spikes']:
-        log(f"{name}: FLAG: validation loss jumped {sp['loss'] / sp['before']:.1f}x at epoch {sp['epoch']} "
-            f"({sp['before']:.2f} -> {sp['loss']:.2f})" + (f", then {'recovered' if sp['recovered'] else 'stayed high'} "
-                                                           f"({sp['after']:.2f})" if sp['after'] is not None else ''))
-    log(f"{name}" + (f" (seed {tcfg.seed})" if tcfg.seed != cfg['seed'] else '') +
-        f": val_acc {entry['val_acc']:.2f}% (held out), test_acc {entry['test_acc']:.2f}% after {len(history)} epoch(s), {entry['seconds']:.1f} s")
+        log(
+            f"{name}: FLAG: validation loss jumped {sp['loss'] / sp['before']:.1f}x at epoch {sp['epoch']} "
+            f"({sp['before']:.2f} -> {sp['loss']:.2f})"
+            + (
+                f", then {'recovered' if sp['recovered'] else 'stayed high'} ({sp['after']:.2f})"
+                if sp["after"] is not None
+                else ""
+            )
+        )
+    log(
+        f"{name}"
+        + (f" (seed {tcfg.seed})" if tcfg.seed != cfg["seed"] else "")
+        + f": val_acc {entry['val_acc']:.2f}% (held out), test_acc {entry['test_acc']:.2f}% after {len(history)} "
+          f"epoch(s), {entry['seconds']:.1f} s"
+    )
     preds = {k: v['preds'].to(torch.int8) for k, v in ev.items()}
     return entry, preds, model
 
-def train_seeds(name:str, data, cfg:dict, out, log=print, progress=True, members:dict|None=None, features:dict|None=None,
+def train_seeds(name:str, data, cfg:dict, out, log=print, progress=True, members:dict|None=None,
+                features:dict|None=None,
                 final=None, seeds=None):
     """`train_setup` once per seed of `seeded(name, cfg)` (or `seeds`): the entry of the first seed, with every seed's
     accuracies and their mean and standard deviation; predictions stacked, one row per seed; the first seed's model."""
@@ -314,8 +471,11 @@ def train_seeds(name:str, data, cfg:dict, out, log=print, progress=True, members
     entry, _, model = runs[0]
     preds = {k: torch.stack([r[1][k] for r in runs]) for k in ('val', 'test')}
     if len(runs) > 1:
-        entry = dict(entry, seeds=[dict(seed=s, val_acc=r[0]['val_acc'], test_acc=r[0]['test_acc']) for s, r in zip(seeds, runs)],
-                     seconds=sum(r[0]['seconds'] for r in runs))
+        entry = dict(
+            entry,
+            seeds=[dict(seed=s, val_acc=r[0]["val_acc"], test_acc=r[0]["test_acc"]) for s, r in zip(seeds, runs)],
+            seconds=sum(r[0]["seconds"] for r in runs),
+        )
         for k in ('val_acc', 'test_acc'):
             st = seed_summary(r[0][k] for r in runs)
             entry.update({k: st['mean'], f'{k}_sd': st['sd']})
@@ -342,20 +502,33 @@ def restore_setup(name:str, data, cfg:dict, out, epoch:int|None=None):
     return model
 
 def run_reference(name:str, models:dict, data, cfg:dict, log=print, final=None):
-    "Evaluate reference `name` (the average of its members' logits) on the held-out and test images; return (its entry, predictions)."
+    """Evaluate reference `name` (the average of its members' logits) on the held-out and test images; return (its
+    entry, predictions)."""
     final = data if final is None else final
     members = REFERENCES[name]
     t0 = time.perf_counter()
     avg = LogitAverage([models[m] for m in members])
     ev = {'val': evaluate(avg, data, train_config(cfg)), 'test': evaluate(avg, final, train_config(cfg))}
-    log(f"{name} (average of {' and '.join(members)} logits): val_acc {float(ev['val']['acc']):.2f}%, test_acc {float(ev['test']['acc']):.2f}%")
-    return (dict(val_acc=float(ev['val']['acc']), test_acc=float(ev['test']['acc']), init='members', members=list(members),
-                 seconds=time.perf_counter() - t0), {k: v['preds'].to(torch.int8)[None] for k, v in ev.items()})
+    log(
+        f"{name} (average of {' and '.join(members)} logits): val_acc {float(ev['val']['acc']):.2f}%, test_acc "
+        f"{float(ev['test']['acc']):.2f}%"
+    )
+    return (
+        dict(
+            val_acc=float(ev["val"]["acc"]),
+            test_acc=float(ev["test"]["acc"]),
+            init="members",
+            members=list(members),
+            seconds=time.perf_counter() - t0,
+        ),
+        {k: v["preds"].to(torch.int8)[None] for k, v in ev.items()},
+    )
 
 
 # %% ../nbs/06b_experiment.ipynb #185c8229
 def _best(entries:dict, names) -> str|None:
-    "The name among `names` with the best held-out accuracy in `entries` (picked on the validation split, never the test set)."
+    """The name among `names` with the best held-out accuracy in `entries` (picked on the validation split, never the
+    test set)."""
     names = [n for n in names if n in entries]
     return max(names, key=lambda n: entries[n]['val_acc'], default=None)
 
@@ -367,9 +540,12 @@ def comparison_plan(entries:dict) -> dict:
     fusions = [n for n in MEMBERS_FIRST if n in entries]
     for n in fusions:
         frozen, ctrl = is_frozen_setup(n), _best(entries, member_controls(n))
-        if ctrl and frozen: plan[f'{n} vs re-headed member'] = (n, ctrl, 'the same head, epochs, lr and seeds on the better member alone')
+        if ctrl and frozen:
+            why = 'the same head, epochs, lr and seeds on the better member alone'
+            plan[f'{n} vs re-headed member'] = (n, ctrl, why)
         if ctrl and not frozen:
-            plan[f'{n} vs fine-tuned member'] = (n, ctrl, 'the same blocks, head kind, epochs and lr on the better member alone')
+            plan[f'{n} vs fine-tuned member'] = (n, ctrl, 'the same blocks, head kind, epochs and lr on the better '
+                                                          'member alone')
         for r in refs: plan[f"{n} vs {r.replace('_', ' ')}"] = (n, r, 'no training: the free reference')
         if frozen and member: plan[f'{n} vs best member'] = (n, member, 'none: the member trained fewer epochs')
     for n in fusions:
@@ -380,12 +556,16 @@ def comparison_plan(entries:dict) -> dict:
     best = _best(entries, fusions)
     if best:
         ctrl = _best(entries, member_controls(best))
-        if ctrl: plan['best fusion vs its control'] = (best, ctrl, 'the fusion picked on the held-out split, against its control')
-        for r in refs: plan[f"best fusion vs {r.replace('_', ' ')}"] = (best, r, 'the fusion picked on the held-out split')
+        if ctrl:
+            why = 'the fusion picked on the held-out split, against its control'
+            plan['best fusion vs its control'] = (best, ctrl, why)
+        for r in refs:
+            plan[f"best fusion vs {r.replace('_', ' ')}"] = (best, r, 'the fusion picked on the held-out split')
     return plan
 
 def run_comparisons(entries:dict, preds:dict, y_test) -> dict:
-    "Every comparison of `comparison_plan` with its two noises (05's `paired_seeds` on the per-seed test predictions in `preds`)."
+    """Every comparison of `comparison_plan` with its two noises (05's `paired_seeds` on the per-seed test predictions
+    in `preds`)."""
     return {k: dict(a=a, b=b, control=why, **paired_seeds(y_test, preds[a]['test'], preds[b]['test']))
             for k, (a, b, why) in comparison_plan(entries).items() if a in preds and b in preds}
 
@@ -403,16 +583,20 @@ def member_point(epoch:int, dev, final, cfg:dict, out, log=print, progress=False
     for r in REFERENCES: entries[r], preds[r] = run_reference(r, members, dev, cfg, log, final)
     seeds = [cfg['seed'] + i for i in range(cfg['point_seeds'])]
     for name in [n for n in POINT_SETUPS if n in cfg['setups']]:
-        e, preds[name], _ = train_seeds(name, dev, cfg, None, lambda *a: None, progress, members, features, final, seeds)
+        e, preds[name], _ = train_seeds(
+            name, dev, cfg, None, lambda *a: None, progress, members, features, final, seeds
+        )
         entries[name] = {k: e[k] for k in ('val_acc', 'test_acc', 'val_acc_sd', 'test_acc_sd', 'seeds') if k in e}
-        log(f"  members after epoch {epoch}: {name}: val_acc {e['val_acc']:.2f}%, test_acc {e['test_acc']:.2f}% ({len(seeds)} seeds)")
+        log(f"  members after epoch {epoch}: {name}: val_acc {e['val_acc']:.2f}%, test_acc {e['test_acc']:.2f}% "
+            f"({len(seeds)} seeds)")
     return dict(epoch=epoch, seeds=len(seeds), setups=entries,
                 comparisons=run_comparisons(entries, preds, final.y_test), seconds=time.perf_counter() - t0)
 
 
 # %% ../nbs/06b_experiment.ipynb #33071864
 def spread_indices(y, n:int) -> list:
-    "Indices of `n` items of labels `y` that cycle through the classes (0, 1, 2, ..., 0, 1, ...), each in order of appearance."
+    """Indices of `n` items of labels `y` that cycle through the classes (0, 1, 2, ..., 0, 1, ...), each in order of
+    appearance."""
     y = [int(v) for v in y]
     by_class = [[i for i, v in enumerate(y) if v == c] for c in sorted(set(y))]
     out = [idx[k] for k in range(max(map(len, by_class), default=0)) for idx in by_class if k < len(idx)]
@@ -432,7 +616,8 @@ def _check_cam_size(img_size:int):
                                         "would be blank (06); use --img-size 64 or more")
 
 def fusion_baselines(data, models:dict, img_size:int, n:int=1024, device='cpu') -> dict:
-    "For each fusion model among `models`: the mean features of `n` training images (06's `mean_features`), the baseline of its branch parts."
+    """For each fusion model among `models`: the mean features of `n` training images (06's `mean_features`), the
+    baseline of its branch parts."""
     from fusion_nb.gradcam import mean_features, cam_layers
     idx = spread_indices(data.y_train, n)
     out = {}
@@ -444,18 +629,30 @@ def baseline_text(data, n:int=1024) -> str:
     "How the Grad-CAM figure and `gradcam.json` name the baseline of a fusion's branch parts (see `fusion_baselines`)."
     return f'the mean features of {min(n, len(data.y_train)):,} training images'
 
-def gradcam_check(data, models:dict, img_size:int, n:int=256, frac:float=0.1, device='cpu', baselines:dict|None=None) -> dict:
-    "06's `deletion_check` for each of `models`, and `branch_shares` for the fusion models (against `baselines`), on `n` test images that cycle through the classes."
+def gradcam_check(data, models:dict, img_size:int, n:int=256, frac:float=0.1, device='cpu',
+                  baselines:dict|None=None) -> dict:
+    """06's `deletion_check` for each of `models`, and `branch_shares` for the fusion models (against `baselines`), on
+    `n` test images that cycle through the classes."""
     _check_cam_size(img_size)
     from fusion_nb.gradcam import deletion_check, branch_shares, cam_layers
     idx = spread_indices(data.y_test, n)
     baselines = fusion_baselines(data, models, img_size, device=device) if baselines is None else baselines
     res, branches = {}, {}
     for name, m in models.items():                    # one model on the device at a time
-        res.update(deletion_check({name: m.to(device)}, data.x_test[idx], data.y_test[idx], img_size=img_size, frac=frac,
-                                  baselines=baselines))
+        res.update(
+            deletion_check(
+                {name: m.to(device)},
+                data.x_test[idx],
+                data.y_test[idx],
+                img_size=img_size,
+                frac=frac,
+                baselines=baselines,
+            )
+        )
         if len(cam_layers(m)) > 1:
-            branches[name] = branch_shares(m, data.x_test[idx], data.y_test[idx], baselines.get(name), img_size=img_size)
+            branches[name] = branch_shares(
+                m, data.x_test[idx], data.y_test[idx], baselines.get(name), img_size=img_size
+            )
         m.cpu()
     return dict(n_images=len(idx), img_size=img_size, frac=frac, target='the true class',
                 fill='the mean colour (0 after ImageNet normalisation)', baseline=baseline_text(data),
@@ -467,21 +664,46 @@ def write_figures(out, results:dict, predictions:dict, data, models:dict, img_si
     figdir, done, setups = Path(out)/'figures', [], results['setups']
     y_true, classes = predictions['y_true'], predictions['classes']
     best = best_fusion(results)
-    drawn = next((n for n in setups if n in SETUPS and SETUPS[n].pipeline), None) or best or next(n for n in setups if n in SETUPS)
+    drawn = (
+        next((n for n in setups if n in SETUPS and SETUPS[n].pipeline), None)
+        or best
+        or next(n for n in setups if n in SETUPS)
+    )
     jobs = [('samples', lambda: show_samples(data)),
             ('pipeline', lambda: plot_pipeline(drawn, img_size=img_size)),
             ('curves', lambda: plot_curves(results))]
     if results.get('points'): jobs.append(('members_quality', lambda: plot_member_points(results)))
-    jobs += [(f'confusion_{n}', (lambda n=n: plot_confusion(y_true, predictions['setups'][n], classes, title=n))) for n in setups if n not in CONTROLS]
+    jobs += [
+        (f"confusion_{n}", (lambda n=n: plot_confusion(y_true, predictions["setups"][n], classes, title=n)))
+        for n in setups
+        if n not in CONTROLS
+    ]
     idx = spread_indices(y_true, n_images)
     if best:
-        jobs.append((f'predictions_{best}', lambda: plot_predictions(data.x_test[idx], [y_true[i] for i in idx],
-                                                                      [predictions['setups'][best][i] for i in idx], classes, title=best)))
+        jobs.append(
+            (
+                f"predictions_{best}",
+                lambda: plot_predictions(
+                    data.x_test[idx],
+                    [y_true[i] for i in idx],
+                    [predictions["setups"][best][i] for i in idx],
+                    classes,
+                    title=best,
+                ),
+            )
+        )
         def cam():
             _check_cam_size(img_size)
             from fusion_nb.gradcam import gradcam_figure
-            return gradcam_figure(cam_models(results, models), data.x_test[idx[:4]], data.y_test[idx[:4]], classes, img_size=img_size,
-                                  baselines=baselines, baseline_text=baseline_text(data))
+            return gradcam_figure(
+                cam_models(results, models),
+                data.x_test[idx[:4]],
+                data.y_test[idx[:4]],
+                classes,
+                img_size=img_size,
+                baselines=baselines,
+                baseline_text=baseline_text(data),
+            )
         jobs.append(('gradcam', cam))
     for name, make in jobs:
         try: done.append(save_figure(make(), figdir/f'{name}.png'))
@@ -514,17 +736,25 @@ def _log_estimate(cfg: dict, log):
     "On a CPU, log the run's estimated minutes (`estimate_seconds`)."
     est = estimate_seconds(cfg)
     near = min(CPU_SPEEDS, key=lambda s: abs(s - cfg['img_size']))
-    log(f"estimate for a 2-core CPU, from the speeds in bench/results/train.md and results/cpu: about "
+    log(
+        f"estimate for a 2-core CPU, from the speeds in bench/results/train.md and results/cpu: about "
         f"{sum(est.values()) / 60:.0f} min of training and evaluation ("
-        + ', '.join(f"{k} {v / 60:.0f}" for k, v in est.items()) + " min)"
-        + (f"; a guess at {cfg['img_size']} px, scaled from the {near} px speeds"
-           if _speeds_at(cfg['img_size'], CPU_SPEEDS)[1] else '') + ("; consider --preset cpu" if cfg['img_size'] >= 128 else ''))
+        + ", ".join(f"{k} {v / 60:.0f}" for k, v in est.items())
+        + " min)"
+        + (
+            f"; a guess at {cfg['img_size']} px, scaled from the {near} px speeds"
+            if _speeds_at(cfg["img_size"], CPU_SPEEDS)[1]
+            else ""
+        )
+        + ("; consider --preset cpu" if cfg["img_size"] >= 128 else "")
+    )
 
 def _split_data(run: CaseStudyRun):
     "Load the data and hold out the validation split; a clear error if too little is left to train on."
     cfg, log = run.cfg, run.log
     run.ds = ds = load_data(cfg['data'], train_limit=cfg['train_limit'], test_limit=cfg['test_limit'], seed=cfg['seed'])
-    n_val = len(ds.y_train) // 10 if cfg['n_val'] is None else cfg['n_val']    # not given: a tenth of the training images
+    # not given: a tenth of the training images
+    n_val = len(ds.y_train) // 10 if cfg['n_val'] is None else cfg['n_val']
     if n_val >= len(ds.y_train):
         raise ValueError(f"--n-val {n_val} leaves no training images (the training split has {len(ds.y_train):,}); "
                          "give a smaller --n-val, or 0 to use the test set as the validation set")
@@ -534,8 +764,10 @@ def _split_data(run: CaseStudyRun):
         f"{len(run.final.y_test):,} test images, {len(ds.classes)} classes" +
         ('' if n_val else '; no held-out split (--n-val 0): the test set is also the validation set'))
     if cfg['batch_size'] > len(run.dev_ds.y_train):
-        raise ValueError(f"--batch-size {cfg['batch_size']} is larger than the training set ({len(run.dev_ds.y_train):,} "
-                         "images); give a smaller --batch-size or a larger --train-limit")
+        raise ValueError(
+            f"--batch-size {cfg['batch_size']} is larger than the training set ({len(run.dev_ds.y_train):,} "
+            "images); give a smaller --batch-size or a larger --train-limit"
+        )
 
 def prepare_run(cfg: dict, quiet: bool = False) -> CaseStudyRun:
     "Everything a run checks before it writes a file: settings, device, data, weights, and what `--out` holds."
@@ -547,11 +779,17 @@ def prepare_run(cfg: dict, quiet: bool = False) -> CaseStudyRun:
     if env['device'] == 'cpu': _log_estimate(cfg, log)
     _split_data(run)
     check_weights(cfg)
-    log(f"weights: {cfg['weights'] or 'none (random initialisation)'}; {cfg['img_size']} px, batch {cfg['batch_size']}; "
+    log(
+        f"weights: {cfg['weights'] or 'none (random initialisation)'}; {cfg['img_size']} px, batch "
+        f"{cfg['batch_size']}; "
         f"{cfg['epochs']} epoch(s) at lr {cfg['lr']:g} ({cfg['schedule']})"
-        + (f"; members-first: {cfg['fusion_epochs']} epoch(s), new heads on frozen features at lr {cfg['head_lr']:g} "
-           f"({HEAD_RECIPE['schedule']}, {cfg['seeds']} seeds), fine-tuning at lr {cfg['fusion_lr']:g} (constant)"
-           if any(n in MEMBERS_FIRST for n in cfg['setups']) else ''))
+        + (
+            f"; members-first: {cfg['fusion_epochs']} epoch(s), new heads on frozen features at lr {cfg['head_lr']:g} "
+            f"({HEAD_RECIPE['schedule']}, {cfg['seeds']} seeds), fine-tuning at lr {cfg['fusion_lr']:g} (constant)"
+            if any(n in MEMBERS_FIRST for n in cfg["setups"])
+            else ""
+        )
+    )
     run.finished = previous_run(run.out, cfg)
     return run
 
@@ -598,7 +836,8 @@ def train_run(run: CaseStudyRun, progress: bool = True):
     order = run_order(cfg['setups'])
     for i, name in enumerate(order, 1):
         if name in run.finished:
-            log(f"[{i}/{len(order)}] {name}: finished in a previous run (val_acc {run.finished[name]['val_acc']:.2f}%), "
+            log(f"[{i}/{len(order)}] {name}: finished in a previous run (val_acc "
+                f"{run.finished[name]['val_acc']:.2f}%), "
                 "skipped"); continue
         log(f"[{i}/{len(order)}] {name}")
         for m in needs(name):                                # members trained in an earlier, interrupted run
@@ -609,7 +848,9 @@ def train_run(run: CaseStudyRun, progress: bool = True):
                                               features=run.features, final=run.final)
             models[name] = model.cpu()                        # kept for members, references and figures, off the GPU
             if SETUPS[name].scales:                           # the scales of the two trained branches (03), held out
-                feats, _ = cached_features(model, run.dev_ds.x_test, run.dev_ds.y_test, train_config(cfg, name), run.features)
+                feats, _ = cached_features(
+                    model, run.dev_ds.x_test, run.dev_ds.y_test, train_config(cfg, name), run.features
+                )
                 run.results['feature_scales'] = dict(images=f"{len(run.dev_ds.y_test):,} held-out images",
                                                      **feature_scales(feats, list(model.backbones)))
         run.seed_preds[name] = preds; save_preds(out, name, preds)
@@ -626,7 +867,8 @@ def compare_run(run: CaseStudyRun):
     for p in cfg['member_points']:
         if str(p) in results['points']: log(f"members after epoch {p}: finished in a previous run, skipped"); continue
         if not all(_point_path(out, b, p).exists() for b in BASELINES if b in cfg['setups']): continue
-        log(f"members after epoch {p}: frozen fusions, re-headed controls and the logit average ({cfg['point_seeds']} seeds)")
+        log(f"members after epoch {p}: frozen fusions, re-headed controls and the logit average ({cfg['point_seeds']} "
+            "seeds)")
         results['points'][str(p)] = member_point(p, run.dev_ds, run.final, cfg, out, log)
         save_json(results, out/'results.json')
     save_text(table1_markdown(results), out/'table.md')
@@ -642,7 +884,8 @@ def draw_run(run: CaseStudyRun):
     try:
         check = gradcam_check(run.final, cams, cfg['img_size'], device=run.device, baselines=baselines)
         save_json(check, out/'gradcam.json')
-        log(f"Grad-CAM deletion check on {check['n_images']} test images (drop of the true class's logit for the top 10% "
+        log(f"Grad-CAM deletion check on {check['n_images']} test images (drop of the true class's logit for the top "
+            "10% "
             "of pixels by its map / 10% at random / the top 10% by another image's map): " +
             '; '.join(f"{k} {v['top_drop']:.2f} / {v['random_drop']:.2f} / {v['other_map_drop']:.2f}"
                       for k, v in check['models'].items()) + f" ({out/'gradcam.json'})")
@@ -657,10 +900,25 @@ def run_case_study(setups=None, preset:str='paper', data=None, img_size:int=None
                    seed:int=None, out=None, resume:bool=False, progress:bool=True, figures:bool=True, quiet:bool=False,
                    **settings) -> dict:
     """Run the case study's setups and write results.json, table.md, predictions.json, checkpoints, figures and
-    gradcam.json to `out`: prepare (nothing written), open the folder (and restore what finished), train, compare, draw."""
-    cfg = resolve_config(preset, setups=setups, data=data, img_size=img_size, epochs=epochs, batch_size=batch_size, lr=lr,
-                         train_limit=train_limit, test_limit=test_limit, pretrained=pretrained, device=device,
-                         seed=seed, out=out, resume=resume, **settings)
+    gradcam.json to `out`: prepare (nothing written), open the folder (and restore what finished), train, compare,
+    draw."""
+    cfg = resolve_config(
+        preset,
+        setups=setups,
+        data=data,
+        img_size=img_size,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        train_limit=train_limit,
+        test_limit=test_limit,
+        pretrained=pretrained,
+        device=device,
+        seed=seed,
+        out=out,
+        resume=resume,
+        **settings,
+    )
     run = prepare_run(cfg, quiet)
     open_run(run)
     train_run(run, progress)

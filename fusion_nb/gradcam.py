@@ -85,7 +85,8 @@ def gradcam(model: nn.Module, images: torch.Tensor, targets=None, layer: nn.Modu
     "Normalised Grad-CAM maps `N×H×W` of `model` on `images` for `targets` (class per image; None: the top class)."
     layer = default_layer(model) if layer is None else layer
     tg = as_targets(targets, len(images))
-    with keep_modes(model), torch.inference_mode(False), torch.enable_grad(), torch.autocast(images.device.type, enabled=False):
+    no_autocast = torch.autocast(images.device.type, enabled=False)
+    with keep_modes(model), torch.inference_mode(False), torch.enable_grad(), no_autocast:
         x = cam_input(model, images)                            # a fresh tensor: also outside inference mode
         cam = GradCAM(model=model, target_layers=[layer])   # calls model.eval(): keep_modes undoes it
         try:
@@ -103,7 +104,8 @@ def raw_cams(model: nn.Module, images: torch.Tensor, targets=None, layers: dict 
     tg = as_targets(targets, len(images))
     hooks = {k: ActivationsAndGradients(model, [l], None) for k, l in layers.items()}
     try:
-        with keep_modes(model), torch.inference_mode(False), torch.enable_grad(), torch.autocast(images.device.type, enabled=False):
+        no_autocast = torch.autocast(images.device.type, enabled=False)
+        with keep_modes(model), torch.inference_mode(False), torch.enable_grad(), no_autocast:
             x = cam_input(model, images)
             model.eval()
             out = model(x)
@@ -130,31 +132,36 @@ def branch_names(model: nn.Module) -> list[str]:
     return list(cam_layers(model))
 
 def _baselines(baseline, names: Sequence[str], feats: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-    "One baseline vector per branch: zeros for None, else from a dict (branch → vector) or a list, checked against `feats`."
+    """One baseline vector per branch: zeros for None, else from a dict (branch → vector) or a list, checked against
+    `feats`."""
     if baseline is None: return [torch.zeros_like(f[0]) for f in feats]
     if isinstance(baseline, dict):
         missing = [n for n in names if n not in baseline]
-        if missing: raise ValueError(f"baseline lacks the branch(es) {', '.join(missing)}: give one vector per branch ({', '.join(names)}).")
+        if missing: raise ValueError(f"baseline lacks the branch(es) {', '.join(missing)}: give one vector per branch "
+                                     f"({', '.join(names)}).")
         baseline = [baseline[n] for n in names]
     if len(baseline) != len(feats): raise ValueError(f'{len(baseline)} baseline vectors for {len(feats)} branches.')
     out = []
     for n, f, b in zip(names, feats, baseline):
         b = torch.as_tensor(b).to(f.device, f.dtype)
-        if b.shape != f.shape[1:]: raise ValueError(f'the baseline of {n!r} has shape {tuple(b.shape)}; its features have {tuple(f.shape[1:])}.')
+        if b.shape != f.shape[1:]: raise ValueError(f'the baseline of {n!r} has shape {tuple(b.shape)}; its features '
+                                                    f'have {tuple(f.shape[1:])}.')
         out.append(b)
     return out
 
 @torch.no_grad()
 def head_parts(head: nn.Module, feats: Sequence[torch.Tensor], targets, baseline=None,
                names: Sequence[str] | None = None) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    "Exact Shapley parts (branch → N) of the target logit of `head` on branch features `feats`, and the logit at the baselines (N)."
+    """Exact Shapley parts (branch → N) of the target logit of `head` on branch features `feats`, and the logit at the
+    baselines (N)."""
     names = list(names) if names is not None else [str(i) for i in range(len(feats))]
     base, n, N = _baselines(baseline, names, feats), len(feats), len(feats[0])
     t = torch.as_tensor(targets, device=feats[0].device).long().reshape(-1)
     if len(t) != N: raise ValueError(f'{len(t)} targets for {N} images: give one class index per image.')
     on = list(itertools.product((False, True), repeat=n))       # which branches keep their own features
     inp = [torch.cat([f if s[i] else base[i].expand_as(f) for s in on]) for i, f in enumerate(feats)]
-    with keep_modes(head) if isinstance(head, nn.Module) else contextlib.nullcontext():   # a head may also be a model's method
+    # a head may also be a model's method
+    with keep_modes(head) if isinstance(head, nn.Module) else contextlib.nullcontext():
         if isinstance(head, nn.Module): head.eval()
         out = head(inp).double()
     val = out.reshape(len(on), N, -1)[:, torch.arange(N, device=out.device), t]    # subsets × images
@@ -170,8 +177,10 @@ def head_parts(head: nn.Module, feats: Sequence[torch.Tensor], targets, baseline
         parts[name] = phi.cpu()
     return parts, val[k[(False,) * n]].cpu()
 
-def branch_parts(model: nn.Module, x: torch.Tensor, targets, baseline=None) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    "Each branch's Shapley part of `model`'s target logit on the model input `x`, and the logit with every branch at its baseline."
+def branch_parts(model: nn.Module, x: torch.Tensor, targets,
+                 baseline=None) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Each branch's Shapley part of `model`'s target logit on the model input `x`, and the logit with every branch at
+    its baseline."""
     with torch.no_grad(), keep_modes(model):
         model.eval()
         return head_parts(model.head, [f.float() for f in model.features(x)], targets, baseline, branch_names(model))
@@ -197,13 +206,18 @@ def resample(raw: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     up = F.interpolate(t, size=tuple(size), mode='bilinear', align_corners=False)[:, 0]
     return (up * (h * w) / (size[0] * size[1])).numpy()
 
-def combine(raws: Sequence[np.ndarray], size: tuple[int, int], weights: Sequence[np.ndarray] | None = None) -> np.ndarray:
+def combine(raws: Sequence[np.ndarray], size: tuple[int, int],
+            weights: Sequence[np.ndarray] | None = None) -> np.ndarray:
     """Each raw map's positive part normalised to sum 1, weighted per image by `weights` (clipped at 0; default 1),
     summed on the finest grid among them, upsampled to `size` (H, W) and scaled to [0, 1]."""
     grid = (max(r.shape[-2] for r in raws), max(r.shape[-1] for r in raws))
     pos = [np.maximum(resample(r, grid), 0) for r in raws]
     shapes = [p / np.maximum(p.sum((1, 2), keepdims=True), 1e-30) for p in pos]
-    ws = [np.ones(len(r)) for r in raws] if weights is None else [np.maximum(np.asarray(w, dtype=np.float64), 0) for w in weights]
+    ws = (
+        [np.ones(len(r)) for r in raws]
+        if weights is None
+        else [np.maximum(np.asarray(w, dtype=np.float64), 0) for w in weights]
+    )
     total = sum(w[:, None, None] * s for w, s in zip(ws, shapes)).astype(np.float32)
     return scale_cam_image(scale_cam_image(total, (size[1], size[0])))
 
@@ -217,7 +231,8 @@ class BranchCAMs:
     combined: np.ndarray              # N×H×W in [0, 1], at the input's size
 
 def branch_cams(model: nn.Module, images: torch.Tensor, targets=None, baseline=None) -> BranchCAMs:
-    "Raw maps per branch, each branch's part of the target logit (`branch_parts`, against `baseline`) and the combined map."
+    """Raw maps per branch, each branch's part of the target logit (`branch_parts`, against `baseline`) and the combined
+    map."""
     raw = raw_cams(model, images, targets)
     logits = raw.pop('logits')
     t = logits.argmax(1) if targets is None else np.asarray(torch.as_tensor(targets).cpu()).reshape(-1)
@@ -225,7 +240,8 @@ def branch_cams(model: nn.Module, images: torch.Tensor, targets=None, baseline=N
     if hasattr(model, 'features') and hasattr(model, 'head'):
         parts, base = branch_parts(model, images.to(next(model.parameters()).device), t, baseline)
         parts, base = {k: v.numpy() for k, v in parts.items()}, base.numpy()
-    else: parts, base = {k: logit.astype(np.float64) for k in raw}, np.zeros(len(t))   # no features/head split: the whole logit
+    # no features/head split: the whole logit
+    else: parts, base = {k: logit.astype(np.float64) for k in raw}, np.zeros(len(t))
     size = tuple(images.shape[-2:])
     combined = (combine(list(raw.values()), size) if len(raw) == 1 else
                 combine(list(raw.values()), size, [parts[k] for k in raw]))
@@ -298,7 +314,9 @@ def _branch_panels(raws: dict[str, np.ndarray], size: tuple[int, int]) -> dict[s
     grid = (max(r.shape[-2] for r in raws.values()), max(r.shape[-1] for r in raws.values()))
     pos = {k: np.maximum(resample(r, grid), 0) for k, r in raws.items()}
     top = np.maximum(np.max([p.max((1, 2)) for p in pos.values()], 0), 1e-12)[:, None, None]
-    up = lambda a: F.interpolate(torch.as_tensor(a)[:, None], size=size, mode='bilinear', align_corners=False)[:, 0].numpy()
+    up = lambda a: F.interpolate(torch.as_tensor(a)[:, None], size=size, mode="bilinear", align_corners=False)[
+        :, 0
+    ].numpy()
     return {k: up(p / top) for k, p in pos.items()}
 
 def _preprocess(preprocess: Callable | None, img_size: int) -> Callable:
@@ -307,9 +325,11 @@ def _preprocess(preprocess: Callable | None, img_size: int) -> Callable:
 
 def gradcam_figure(models: dict[str, nn.Module], images: torch.Tensor, labels, classes: Sequence[str],
                    targets='label', preprocess: Callable | None = None, img_size: int = 224,
-                   size: float = 1.7, baselines: dict | None = None, baseline_text: str = 'zero features') -> plt.Figure:
-    """Fig. 5: a row per image; the image, then each model's Grad-CAM (fusion models: per branch, with Shapley parts, and
-    combined). `baselines`: model name → its branches' baseline features; `baseline_text` names them in the title."""
+                   size: float = 1.7, baselines: dict | None = None,
+                       baseline_text: str = 'zero features') -> plt.Figure:
+    """Fig. 5: a row per image; the image, then each model's Grad-CAM (fusion models: per branch, with Shapley parts,
+    and combined). `baselines`: model name → its branches' baseline features; `baseline_text` names them in the
+    title."""
     preprocess = _preprocess(preprocess, img_size)
     labels = torch.as_tensor(labels).long()
     x = preprocess(images)
@@ -317,7 +337,15 @@ def gradcam_figure(models: dict[str, nn.Module], images: torch.Tensor, labels, c
     for name, model in models.items():
         with torch.no_grad(), keep_modes(model):
             preds = model.eval()(x.to(next(model.parameters()).device)).argmax(1).cpu()
-        tg = targets if not isinstance(targets, str) else labels if targets == 'label' else preds if targets == 'pred' else None
+        tg = (
+            targets
+            if not isinstance(targets, str)
+            else labels
+            if targets == "label"
+            else preds
+            if targets == "pred"
+            else None
+        )
         if tg is None: raise ValueError(f"targets={targets!r}: use 'label', 'pred' or one class index per image")
         branches = cam_layers(model)
         if len(branches) == 1:
@@ -343,17 +371,25 @@ def gradcam_figure(models: dict[str, nn.Module], images: torch.Tensor, labels, c
             if i == 0: ax.set_title(title, fontsize=9)
     for ax in axs.flat: ax.set_xticks([]); ax.set_yticks([])
     axs[0, 0].set_title('image', fontsize=9)
-    tgt = {'label': 'the true class', 'pred': 'the predicted class'}.get(targets, 'the given targets') if isinstance(targets, str) else 'the given targets'
+    tgt = (
+        {"label": "the true class", "pred": "the predicted class"}.get(targets, "the given targets")
+        if isinstance(targets, str)
+        else "the given targets"
+    )
     fused = any(len(cam_layers(m)) > 1 for m in models.values())
-    fig.suptitle(f'Grad-CAM for {tgt}' + (f"\npart: Shapley part of the logit, baseline: {baseline_text}" if fused else ''),
-                 fontsize=10)
+    fig.suptitle(
+        f"Grad-CAM for {tgt}" + (f"\npart: Shapley part of the logit, baseline: {baseline_text}" if fused else ""),
+        fontsize=10,
+    )
     fig.tight_layout()
     return fig
 
 # %% ../nbs/06_gradcam.ipynb #af8aa740
 def model_maps(model: nn.Module, x: torch.Tensor, targets=None, baseline=None) -> np.ndarray:
     "One Grad-CAM map per image, at the input's size: the model's own, or for a fusion model its branches combined."
-    return gradcam(model, x, targets) if len(cam_layers(model)) == 1 else branch_cams(model, x, targets, baseline).combined
+    return (
+        gradcam(model, x, targets) if len(cam_layers(model)) == 1 else branch_cams(model, x, targets, baseline).combined
+    )
 
 def blank_maps(maps: np.ndarray) -> np.ndarray:
     "Which maps are blank (every pixel equal): their 'top pixels' would be a strip chosen by tie order, not by the map."
@@ -363,9 +399,11 @@ def blank_maps(maps: np.ndarray) -> np.ndarray:
 def deletion_check(models: dict[str, nn.Module], images: torch.Tensor, labels, preprocess: Callable | None = None,
                    img_size: int = 224, frac: float = 0.1, fill: float = 0., batch_size: int = 32, seed: int = 0,
                    baselines: dict | None = None) -> dict:
-    "Per model: mean drop of the true class's logit when the top-`frac` pixels by its Grad-CAM are set to `fill`, vs two controls."
+    """Per model: mean drop of the true class's logit when the top-`frac` pixels by its Grad-CAM are set to `fill`, vs
+    two controls."""
     if len(images) != len(labels): raise ValueError(f'{len(images)} images but {len(labels)} labels.')
-    if len(images) < 2: raise ValueError('deletion_check needs at least 2 images (one control uses another image\'s map).')
+    if len(images) < 2: raise ValueError('deletion_check needs at least 2 images (one control uses another image\'s '
+                                         'map).')
     if not 0 < frac < 1: raise ValueError(f'frac must be between 0 and 1 (a share of the pixels), got {frac!r}.')
     preprocess = _preprocess(preprocess, img_size)
     labels, out = torch.as_tensor(labels).long(), {}
@@ -373,7 +411,9 @@ def deletion_check(models: dict[str, nn.Module], images: torch.Tensor, labels, p
     for name, model in models.items():
         dev = next(model.parameters()).device
         xs = [preprocess(images[b]).to(dev) for b in batches]
-        maps = np.concatenate([model_maps(model, x, labels[b], (baselines or {}).get(name)) for x, b in zip(xs, batches)])
+        maps = np.concatenate(
+            [model_maps(model, x, labels[b], (baselines or {}).get(name)) for x, b in zip(xs, batches)]
+        )
         others = np.roll(maps, 1, axis=0)                       # image i gets the map of image i-1
         drops = []
         for x, b in zip(xs, batches):
@@ -382,7 +422,8 @@ def deletion_check(models: dict[str, nn.Module], images: torch.Tensor, labels, p
             other = deletion_drop(model, x, others[b], y, frac, fill, seed + b.start)[0]
             drops.append([d.cpu().double() for d in (top, rnd, other)])
         top, rnd, other = (torch.cat(d) for d in zip(*drops))
-        blank = blank_maps(maps); keep = torch.as_tensor(~(blank | np.roll(blank, 1)))   # a blank map, own or other: left out
+        # a blank map, own or other: left out
+        blank = blank_maps(maps); keep = torch.as_tensor(~(blank | np.roll(blank, 1)))
         top, rnd, other = top[keep], rnd[keep], other[keep]
         mean = lambda v: v.mean().item() if len(v) else None       # None, not NaN: gradcam.json stays valid JSON
         out[name] = dict(n=len(top), blank_maps=int(blank.sum()), frac=frac, top_drop=mean(top), random_drop=mean(rnd),
@@ -410,13 +451,20 @@ def deletion_markdown(check: dict, results: dict | None = None) -> str:
     "`deletion_table` as a markdown table."
     t = deletion_table(check, results)
     fmt = lambda col, v: f'{int(v):,}' if col == 'images' else '—' if v != v else f'{v:.2f}'
-    return '\n'.join(['| ' + ' | '.join(['model', *t.columns]) + ' |', '|---|' + '---:|' * len(t.columns),
-                      *('| ' + ' | '.join([name, *(fmt(c, row[c]) for c in t.columns)]) + ' |' for name, row in t.iterrows())])
+    return "\n".join(
+        [
+            "| " + " | ".join(["model", *t.columns]) + " |",
+            "|---|" + "---:|" * len(t.columns),
+            *("| " + " | ".join([name, *(fmt(c, row[c]) for c in t.columns)]) + " |" for name, row in t.iterrows()),
+        ]
+    )
 
 def branch_shares(model: nn.Module, images: torch.Tensor, labels, baseline=None, preprocess: Callable | None = None,
                   img_size: int = 224, batch_size: int = 64) -> dict:
-    "Per branch of a fusion model: its mean Shapley part of the true class's logit and the share of images where that part is the largest; the mean logit and baseline logit."
-    if len(cam_layers(model)) < 2: raise ValueError(f'{type(model).__name__} has one branch: branch_shares needs a fusion model.')
+    """Per branch of a fusion model: its mean Shapley part of the true class's logit and the share of images where that
+    part is the largest; the mean logit and baseline logit."""
+    if len(cam_layers(model)) < 2: raise ValueError(f'{type(model).__name__} has one branch: branch_shares needs a '
+                                                    'fusion model.')
     preprocess = _preprocess(preprocess, img_size)
     labels, dev, parts, bases = torch.as_tensor(labels).long(), next(model.parameters()).device, {}, []
     for i in range(0, len(images), batch_size):
@@ -426,11 +474,21 @@ def branch_shares(model: nn.Module, images: torch.Tensor, labels, baseline=None,
     parts = {k: torch.cat(v) for k, v in parts.items()}
     base, table = torch.cat(bases), torch.stack(list(parts.values()))            # branches × images
     top = table.argmax(0)
-    return dict(n=len(base), mean_logit=(table.sum(0) + base).mean().item(), mean_base=base.mean().item(),
-                parts={k: dict(mean_part=v.mean().item(), largest_in=(top == j).double().mean().item()) for j, (k, v) in enumerate(parts.items())})
+    return dict(
+        n=len(base),
+        mean_logit=(table.sum(0) + base).mean().item(),
+        mean_base=base.mean().item(),
+        parts={
+            k: dict(mean_part=v.mean().item(), largest_in=(top == j).double().mean().item())
+            for j, (k, v) in enumerate(parts.items())
+        },
+    )
 
 def branch_summary(shares: dict) -> str:
-    "`branch_shares` in words: the mean logit, the logit at the baseline, and each branch's mean part and how often it is the larger."
-    return (f"the true class's logit is {shares['mean_logit']:+.2f} on average, {shares['mean_base']:+.2f} with both branches at "
-            "the baseline; " + '; '.join(f"{k}'s part {v['mean_part']:+.2f}, the larger part in {v['largest_in']:.0%} of the images"
+    """`branch_shares` in words: the mean logit, the logit at the baseline, and each branch's mean part and how often it
+    is the larger."""
+    return (f"the true class's logit is {shares['mean_logit']:+.2f} on average, {shares['mean_base']:+.2f} with both "
+            "branches at "
+            "the baseline; " + '; '.join(f"{k}'s part {v['mean_part']:+.2f}, the larger part in {v['largest_in']:.0%} "
+                                         "of the images"
                                          for k, v in shares['parts'].items()))

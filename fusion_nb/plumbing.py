@@ -21,7 +21,8 @@ __all__ = ['ARCHIVES', 'atomic_write', 'is_temporary', 'remove_temporary', 'save
 _UMASK = os.umask(0o022); os.umask(_UMASK)   # read once: mkstemp makes owner-only files, we want normal ones
 
 def atomic_write(path, write, mode: str = 'w') -> Path:
-    "Call `write(f)` on a temporary file next to `path`, then move it into place in one step: never a half-written file."
+    """Call `write(f)` on a temporary file next to `path`, then move it into place in one step: never a half-written
+    file."""
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
     try:
@@ -102,8 +103,10 @@ def extract_archive(archive, cache_dir=None) -> Path:
     except Exception as e:
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(e, (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError)):
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0].rstrip(':')    # tarfile lists every method it tried
-            raise ValueError(f'Cannot extract archive {archive}: not a readable {"/".join(ARCHIVES)} archive ({first}). '
+            # tarfile lists every method it tried
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0].rstrip(':')
+            raise ValueError(f'Cannot extract archive {archive}: not a readable {"/".join(ARCHIVES)} archive '
+                             f'({first}). '
                              'Download it again, or give the extracted folder.') from None
         raise
     return dest
@@ -125,7 +128,14 @@ def cached_tensors(folder, name: str, key: str, make: Callable[[], dict]) -> tup
 class LineProgress:
     "A progress report for logs: a plain line every `every` seconds and at the end, instead of a bar drawn in place."
     def __init__(self, iterable=None, total=None, desc='', initial=0, unit='it', every=30., file=None, **_):
-        self.iterable, self.total, self.desc, self.n, self.unit, self.every = iterable, total, desc, initial, unit, every
+        self.iterable, self.total, self.desc, self.n, self.unit, self.every = (
+            iterable,
+            total,
+            desc,
+            initial,
+            unit,
+            every,
+        )
         self.file, self.post, self.closed = file, '', False
         self.t0 = self.last = time.perf_counter()
     def __iter__(self):
@@ -145,14 +155,19 @@ class LineProgress:
     def _line(self):
         self.last = time.perf_counter()
         total = f'/{self.total}' if self.total is not None else ''
-        print(f"{self.desc}: {self.n}{total} {self.unit}, {self.last - self.t0:.0f} s" + (f', {self.post}' if self.post else ''),
-              file=self.file or sys.stderr, flush=True)
+        print(
+            f"{self.desc}: {self.n}{total} {self.unit}, {self.last - self.t0:.0f} s"
+            + (f", {self.post}" if self.post else ""),
+            file=self.file or sys.stderr,
+            flush=True,
+        )
     def close(self):
         "Print the last line (once)."
         if not self.closed: self.closed = True; self._line()
 
 def draws_bars() -> bool:
-    "True where tqdm can draw a bar: stderr is a terminal, or a Jupyter kernel's own output (not redirected to a file or buffer)."
+    """True where tqdm can draw a bar: stderr is a terminal, or a Jupyter kernel's own output (not redirected to a file
+    or buffer)."""
     err = sys.stderr
     return type(err).__module__.startswith('ipykernel') or bool(getattr(err, 'isatty', lambda: False)())
 

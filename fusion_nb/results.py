@@ -26,7 +26,8 @@ __all__ = ['CASE_STUDY_SOURCE', 'CASE_STUDY', 'CASE_STUDY_LABELS', 'BASELINES', 
 
 # %% ../nbs/05_results.ipynb #f3d871bd
 CASE_STUDY_SOURCE = ("I. M. R. Postrero, H. W. Banaag and K. S. Englatica, \"Image Classification on CIFAR-10 Using "
-                     "Feature-Level Fusion of ResNet50 and MobileNetV2\", mini case study, Department of Computer Science, "
+                     "Feature-Level Fusion of ResNet50 and MobileNetV2\", mini case study, Department of Computer "
+                     "Science, "
                      "University of Science and Technology of Southern Philippines, Table 1")
 CASE_STUDY = {'resnet50': 95.02, 'mobilenetv2': 94.75, 'fusion_frozen': 85.40, 'fusion_finetune': 90.38}
 CASE_STUDY_LABELS = {'resnet50': 'ResNet50 baseline', 'mobilenetv2': 'MobileNetV2 baseline',
@@ -49,7 +50,8 @@ HISTORY_KEYS = ('epoch', 'train_loss', 'train_acc', 'val_loss', 'val_acc', 'seco
 def _require(d, keys, where: str, src: str):
     if not isinstance(d, dict): raise ValueError(f"{src}: {where} should be an object, got {type(d).__name__}")
     missing = [k for k in keys if k not in d]
-    if missing: raise ValueError(f"{src}: {where} lacks the key(s) {', '.join(map(repr, missing))} (see the results.json "
+    if missing: raise ValueError(f"{src}: {where} lacks the key(s) {', '.join(map(repr, missing))} (see the "
+                                 "results.json "
                                  "format in CONTRIBUTING.md)")
 
 def check_results(res: dict, src: str = 'results') -> dict:
@@ -67,11 +69,13 @@ def check_results(res: dict, src: str = 'results') -> dict:
             raise ValueError(f"{src}: setup {name!r} has val_acc {acc!r}; accuracies are percentages (0 to 100)")
         if s['init'] not in INIT_LABELS:
             raise ValueError(f"{src}: setup {name!r} has init {s['init']!r}; expected one of {', '.join(INIT_LABELS)}")
-        for i, h in enumerate([] if is_ref else s['history']): _require(h, HISTORY_KEYS, f"setup {name!r}, history[{i}]", src)
+        for i, h in enumerate([] if is_ref else s['history']):
+            _require(h, HISTORY_KEYS, f"setup {name!r}, history[{i}]", src)
     return res
 
 def load_results(path_or_paths) -> dict:
-    "Read and check one results.json (a file, or a folder holding one) or several, merged; keeps each file's run in `runs`."
+    """Read and check one results.json (a file, or a folder holding one) or several, merged; keeps each file's run in
+    `runs`."""
     paths = [path_or_paths] if isinstance(path_or_paths, (str, Path)) else list(path_or_paths)
     if not paths: raise ValueError('load_results needs at least one path')
     merged = None
@@ -106,18 +110,29 @@ def recipe_text(config: dict) -> str:
     "How a run trained its setups, labelled where it departs from the case study's recipe (AdamW at a constant 1e-4)."
     lr, sched, ep = config.get('lr'), config.get('schedule', 'constant'), config.get('epochs', '?')
     own = sched != 'constant' or lr != 1e-4
-    out = (f"{ep} epoch(s), AdamW, " + (f"one-cycle schedule peaking at lr {lr:g}" if sched == 'onecycle' else f"constant lr {lr:g}")
-           + (" (our recipe for training from scratch; the case study fine-tunes at a constant 1e-4)" if own else " (the case study's recipe)"))
+    out = (
+        f"{ep} epoch(s), AdamW, "
+        + (f"one-cycle schedule peaking at lr {lr:g}" if sched == "onecycle" else f"constant lr {lr:g}")
+        + (
+            " (our recipe for training from scratch; the case study fine-tunes at a constant 1e-4)"
+            if own
+            else " (the case study's recipe)"
+        )
+    )
     if any(n in SETUPS and SETUPS[n].init == 'members' for n in config.get('setups', [])):
         fe = config.get('fusion_epochs', ep)
         if 'head_lr' in config:
-            out += (f"; members-first: {fe} more epoch(s), new heads on frozen features at a one-cycle lr {config['head_lr']:g} "
-                    f"({config.get('seeds', 1)} seeds), fine-tuning at a constant lr {config.get('fusion_lr', 1e-4):g}")
+            out += (
+                f"; members-first: {fe} more epoch(s), new heads on frozen features at a one-cycle lr "
+                f"{config['head_lr']:g} "
+                f"({config.get('seeds', 1)} seeds), fine-tuning at a constant lr {config.get('fusion_lr', 1e-4):g}"
+            )
         else: out += f"; members-first fusions: {fe} more epoch(s) at a constant lr {config.get('fusion_lr', 1e-4):g}"
     return out
 
 def has_holdout(run: dict) -> bool:
-    "Whether a run picked on a held-out split of the training images (runs made before it existed picked on the test set)."
+    """Whether a run picked on a held-out split of the training images (runs made before it existed picked on the test
+    set)."""
     return bool(run['data'].get('n_val'))
 
 def run_summary(run: dict, seconds: float | None = None) -> str:
@@ -126,20 +141,32 @@ def run_summary(run: dict, seconds: float | None = None) -> str:
     weights = (f"ImageNet-pretrained backbones ({c.get('weights')})" if c.get('pretrained')
                else 'randomly initialised backbones (no ImageNet weights)')
     time_ = f", {_duration(seconds)} of training and evaluation in all" if seconds else ''
-    split = (f"{d['n_train']:,} training / {d['n_val']:,} held-out / {d['n_test']:,} test images" if has_holdout(run) else
-             f"{d['n_train']:,} training / {d['n_test']:,} test images, no held-out split: the test set also picked")
-    return (f"{d['source']} ({split}), {c.get('img_size', '?')} px, "
-            f"{recipe_text(c)}, {weights}; {e['device']} ({e['device_name']}, {e['cpu_count']} CPU cores), torch {e['torch']}{time_}")
+    split = (
+        f"{d['n_train']:,} training / {d['n_val']:,} held-out / {d['n_test']:,} test images"
+        if has_holdout(run)
+        else f"{d['n_train']:,} training / {d['n_test']:,} test images, no held-out split: the test set also picked"
+    )
+    return (
+        f"{d['source']} ({split}), {c.get('img_size', '?')} px, "
+        f"{recipe_text(c)}, {weights}; {e['device']} ({e['device_name']}, {e['cpu_count']} CPU cores), torch "
+        f"{e['torch']}{time_}"
+    )
 
 def caption(results: dict) -> str:
-    "Table 1's caption: which split each number is on, where the reported numbers come from, and how each of our runs was made."
-    lines = ["Accuracy (%), final epoch. Case study: its Table 1's \"Val Acc\", as reported (ImageNet weights); it names no split "
-             "besides CIFAR-10's 50,000 training and 10,000 test images, so we put our test accuracy beside it. Ours: "
-             "held-out = training images that never trained, on which everything is picked; test = the 10,000 test images, "
-             "scored once per final model; mean ± standard deviation across seeds where a setup trained with several. Runs:"]
+    """Table 1's caption: which split each number is on, where the reported numbers come from, and how each of our runs
+    was made."""
+    lines = [
+        'Accuracy (%), final epoch. Case study: its Table 1\'s "Val Acc", as reported (ImageNet weights); it names no '
+        'split '
+        "besides CIFAR-10's 50,000 training and 10,000 test images, so we put our test accuracy beside it. Ours: "
+        "held-out = training images that never trained, on which everything is picked; test = the 10,000 test images, "
+        "scored once per final model; mean ± standard deviation across seeds where a setup trained with several. Runs:"
+    ]
     for r in runs_of(results):
         secs = sum(results['setups'][n].get('seconds', 0) for n in r['setups'] if n in results['setups'])
-        secs += sum(p.get('seconds', 0) for p in results.get('points', {}).values()) if len(runs_of(results)) == 1 else 0
+        secs += (
+            sum(p.get("seconds", 0) for p in results.get("points", {}).values()) if len(runs_of(results)) == 1 else 0
+        )
         lines.append(f"{', '.join(r['setups'])}: {run_summary(r, secs)}")
     return '\n'.join(lines)
 
@@ -149,10 +176,12 @@ def _acc(e: dict, key: str) -> str | float:
     return f"{e[key]:.2f} ± {e[key + '_sd']:.2f}" if f'{key}_sd' in e else round(e[key], 2)
 
 def table1(results: dict) -> pd.DataFrame:
-    "Table 1: a row per setup, the case study's reported accuracy beside our held-out and test accuracy and where our backbones started; '—' where a side has none."
+    """Table 1: a row per setup, the case study's reported accuracy beside our held-out and test accuracy and where our
+    backbones started; '—' where a side has none."""
     ours, held = results['setups'], all(has_holdout(r) for r in runs_of(results))
     names = list(CASE_STUDY) + [n for n in ours if n not in CASE_STUDY]
-    test_key = 'test_acc' if held else 'val_acc'          # before the held-out split, val_acc was measured on the test set
+    # before the held-out split, val_acc was measured on the test set
+    test_key = 'test_acc' if held else 'val_acc'
     df = pd.DataFrame({'Model': [setup_label(n) for n in names],
                        'Case study (reported)': [CASE_STUDY.get(n, '—') for n in names],
                        'Ours, held-out': [_acc(ours[n], 'val_acc') if n in ours and held else '—' for n in names],
@@ -166,14 +195,21 @@ def table1_markdown(results: dict) -> str:
     "Table 1 as a markdown table with its caption (a list of runs after a blank line, so it renders as one)."
     df = table1(results)
     fmt = lambda v: v if isinstance(v, str) else f'{v:.2f}'
-    rows = ['| Model | Val Acc (%), case study (reported) | Held-out acc (%), ours | Test acc (%), ours | Our backbones from |',
-            '|---|---:|---:|---:|---|']
-    rows += [f"| {r['Model']} | {fmt(r['Case study (reported)'])} | {fmt(r['Ours, held-out'])} | {fmt(r['Ours, test'])} | "
-             f"{r['Our backbones from']} |" for _, r in df.iterrows()]
+    rows = [
+        "| Model | Val Acc (%), case study (reported) | Held-out acc (%), ours | Test acc (%), ours | Our backbones "
+        "from |",
+        "|---|---:|---:|---:|---|",
+    ]
+    rows += [
+        f"| {r['Model']} | {fmt(r['Case study (reported)'])} | {fmt(r['Ours, held-out'])} | {fmt(r['Ours, test'])} | "
+        f"{r['Our backbones from']} |"
+        for _, r in df.iterrows()
+    ]
     return '\n'.join(rows) + '\n\n' + caption_markdown(df.attrs['caption'])
 
 def caption_markdown(caption: str) -> str:
-    "Table 1's `caption` as Markdown: its first line, its runs as a list (after a blank line, or pandoc shows the list as raw text), the case study's source."
+    """Table 1's `caption` as Markdown: its first line, its runs as a list (after a blank line, or pandoc shows the list
+    as raw text), the case study's source."""
     notes = caption.split('\n')
     return notes[0] + '\n\n' + '\n'.join(f'- {l}' for l in notes[1:]) + f'\n\nCase study: {CASE_STUDY_SOURCE}.\n'
 
@@ -192,9 +228,17 @@ def plot_curves(results: dict, baselines: Sequence[str] = BASELINES, figsize=(11
             if s.get('history'):
                 ep = [h['epoch'] for h in s['history']]
                 ax.plot(ep, [h['val_acc'] for h in s['history']], '-o', color=c, ms=4, label=f'{setup_label(n)} (val)')
-                ax.plot(ep, [h['train_acc'] for h in s['history']], '--', color=c, alpha=0.8, label=f'{setup_label(n)} (train)')
+                ax.plot(
+                    ep,
+                    [h["train_acc"] for h in s["history"]],
+                    "--",
+                    color=c,
+                    alpha=0.8,
+                    label=f"{setup_label(n)} (train)",
+                )
             else: ax.axhline(s['val_acc'], ls=':', color=c, label=f'{setup_label(n)} (val, no training)')
-        if not panels[i]: ax.text(0.5, 0.5, 'no setups of this kind in these results', ha='center', transform=ax.transAxes)
+        if not panels[i]:
+            ax.text(0.5, 0.5, 'no setups of this kind in these results', ha='center', transform=ax.transAxes)
         ax.set_title(title); ax.set_xlabel('epoch'); ax.grid(alpha=0.3)
         ax.xaxis.get_major_locator().set_params(integer=True)
         if panels[i]: ax.legend(fontsize=8)
@@ -210,7 +254,8 @@ def plot_predictions(images, y_true, y_pred, classes: Sequence[str], n: int = 16
                      title: str | None = None) -> plt.Figure:
     "Fig. 4: the first `n` images (uint8 N×3×H×W) with true and predicted label; mistakes in red."
     images, y_true, y_pred = torch.as_tensor(np.asarray(images)), np.asarray(y_true), np.asarray(y_pred)
-    if images.ndim != 4 or images.shape[1] != 3: raise ValueError(f'images should be N×3×H×W, got {tuple(images.shape)}')
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise ValueError(f'images should be N×3×H×W, got {tuple(images.shape)}')
     n = min(n, len(images), len(y_true), len(y_pred))
     if n == 0: raise ValueError('no images to show')
     ncols = min(ncols, n); nrows = math.ceil(n / ncols)
@@ -219,7 +264,9 @@ def plot_predictions(images, y_true, y_pred, classes: Sequence[str], n: int = 16
     for i, ax in enumerate(axs.flat[:n]):
         ax.imshow(images[i].permute(1, 2, 0).numpy())
         ok = y_true[i] == y_pred[i]
-        ax.set_title(f'true: {classes[y_true[i]]}\npred: {classes[y_pred[i]]}', fontsize=7.5, color='black' if ok else 'red')
+        ax.set_title(
+            f"true: {classes[y_true[i]]}\npred: {classes[y_pred[i]]}", fontsize=7.5, color="black" if ok else "red"
+        )
         ax.set_frame_on(True)
         for sp in ax.spines.values(): sp.set_color('black' if ok else 'red'); sp.set_linewidth(0.5 if ok else 3)
     right = int((y_true[:n] == y_pred[:n]).sum())
@@ -242,7 +289,9 @@ def per_class_accuracy(y_true, y_pred, classes: Sequence[str]) -> pd.DataFrame:
     cm = confusion(y_true, y_pred, len(classes))
     n, right = cm.sum(1), np.diag(cm)
     with np.errstate(invalid='ignore', divide='ignore'): acc = 100 * right / n
-    return pd.DataFrame({'images': n, 'correct': right, 'acc (%)': acc.round(2)}, index=pd.Index(list(classes), name='class'))
+    return pd.DataFrame(
+        {"images": n, "correct": right, "acc (%)": acc.round(2)}, index=pd.Index(list(classes), name="class")
+    )
 
 def plot_confusion(y_true, y_pred, classes: Sequence[str], title: str | None = None, ax=None) -> plt.Figure:
     "Row-normalised confusion matrix (%) as a seaborn heatmap."
@@ -250,10 +299,24 @@ def plot_confusion(y_true, y_pred, classes: Sequence[str], title: str | None = N
     with np.errstate(invalid='ignore', divide='ignore'): pct = 100 * cm / cm.sum(1, keepdims=True)
     if ax is None: fig, ax = plt.subplots(figsize=(0.55 * len(classes) + 2.5, 0.5 * len(classes) + 1.5))
     else: fig = ax.figure
-    sns.heatmap(pct, annot=True, fmt='.0f', cmap='Blues', vmin=0, vmax=100, square=True, ax=ax, annot_kws={'fontsize': 7},
-                xticklabels=classes, yticklabels=classes, cbar_kws={'label': '% of the true class'})
+    sns.heatmap(
+        pct,
+        annot=True,
+        fmt=".0f",
+        cmap="Blues",
+        vmin=0,
+        vmax=100,
+        square=True,
+        ax=ax,
+        annot_kws={"fontsize": 7},
+        xticklabels=classes,
+        yticklabels=classes,
+        cbar_kws={"label": "% of the true class"},
+    )
     ax.set_xlabel('predicted'); ax.set_ylabel('true')
-    ax.set_title(title or f'{np.trace(cm)} of {cm.sum()} correct ({100 * np.trace(cm) / max(cm.sum(), 1):.1f}%)', fontsize=9)
+    ax.set_title(
+        title or f"{np.trace(cm)} of {cm.sum()} correct ({100 * np.trace(cm) / max(cm.sum(), 1):.1f}%)", fontsize=9
+    )
     fig.tight_layout()
     return fig
 
@@ -291,7 +354,8 @@ def noise_points(acc: float, n: int) -> float:
     return 200 * math.sqrt(2 * p * (1 - p) / n)
 
 def paired_noise(y_true, a, b) -> float:
-    "Two standard errors (points) of the difference between the accuracies of predictions `a` and `b` of the same images."
+    """Two standard errors (points) of the difference between the accuracies of predictions `a` and `b` of the same
+    images."""
     y = np.asarray(y_true)
     d = (np.asarray(a) == y).astype(float) - (np.asarray(b) == y).astype(float)
     return 200 * d.std(ddof=1) / math.sqrt(len(d)) if len(d) > 1 else float('nan')
@@ -312,7 +376,8 @@ def comparison_text(c: dict) -> str:
             f"(two standard errors{' of the paired difference' if c['paired'] else ''}: ±{c['noise']:.2f}; {verdict})")
 
 def comparisons(results: dict, preds: dict | None = None) -> dict[str, dict]:
-    "The comparisons that tell the story: the best fusion against the best baseline and the logit average, and each frozen fusion against its fine-tuned twin."
+    """The comparisons that tell the story: the best fusion against the best baseline and the logit average, and each
+    frozen fusion against its fine-tuned twin."""
     s = results['setups']
     acc = {n: e['val_acc'] for n, e in s.items()}
     base = [n for n in BASELINES if n in acc]
@@ -327,11 +392,13 @@ def comparisons(results: dict, preds: dict | None = None) -> dict[str, dict]:
         out[f"{r.replace('_', ' ')} vs best baseline"] = compare(results, r, max(base, key=acc.get), preds)
     for n in acc:
         m = n.replace('_frozen', '_finetune')
-        if n.endswith('_frozen') and m in acc: out[f"fine-tuned vs frozen ({n.removesuffix('_frozen')})"] = compare(results, m, n, preds)
+        if n.endswith('_frozen') and m in acc:
+            out[f"fine-tuned vs frozen ({n.removesuffix('_frozen')})"] = compare(results, m, n, preds)
     return out
 
 def controlled_text(key: str, c: dict) -> str:
-    "One controlled comparison (from 07's `run_comparisons`) in words: the difference, both noises, the verdict, the control."
+    """One controlled comparison (from 07's `run_comparisons`) in words: the difference, both noises, the verdict, the
+    control."""
     a, b = setup_label(c['a']), setup_label(c['b'])
     if c['n_seeds'] > 1 and c['sd_seeds'] is not None:
         train = f"training noise: sd {c['sd_seeds']:.2f} across {c['n_seeds']} seeds"
@@ -345,7 +412,8 @@ def _sentence(key: str) -> str:
     return key if '_' in key.split(' ')[0] else key[0].upper() + key[1:]
 
 def describe(results: dict, preds: dict | None = None, provenance: bool = True) -> str:
-    "A plain-words reading of `results` (and of `preds`, for paired noise), generated from its numbers; `provenance=False` leaves out the run's description (when a table caption already gives it)."
+    """A plain-words reading of `results` (and of `preds`, for paired noise), generated from its numbers;
+    `provenance=False` leaves out the run's description (when a table caption already gives it)."""
     acc = {n: s['val_acc'] for n, s in results['setups'].items()}
     if not acc: return 'These results hold no setups.'
     out = [f"Ours: {run_summary(r)}." for r in runs_of(results)] if provenance else []
@@ -361,33 +429,47 @@ def describe(results: dict, preds: dict | None = None, provenance: bool = True) 
             out.append(f"The best members-first fusion on the held-out split is {best}: {acc[best]:.2f}% held-out, "
                        f"{s[best]['test_acc']:.2f}%{sd} on the test set.")
         out += [controlled_text(_sentence(k), c) for k, c in results['comparisons'].items()]
-        out.append("A difference counts as beyond the noise only if it exceeds both its test-sampling noise and twice its "
+        out.append("A difference counts as beyond the noise only if it exceeds both its test-sampling noise and twice "
+                   "its "
                    "standard deviation across seeds, with the same sign in every seed.")
         return '\n'.join(out)
-    out.append("This run was made before the held-out split, the controls and the seeds: its fusions trained more epochs "
-               "than their members with nothing trained as long beside them, one seed each, and the test set also picked. "
+    out.append("This run was made before the held-out split, the controls and the seeds: its fusions trained more "
+               "epochs "
+               "than their members with nothing trained as long beside them, one seed each, and the test set also "
+               "picked. "
                "Read its comparisons as descriptions, not as evidence.")
     best = max(acc, key=acc.get)
-    out.append(f"The best setup is {setup_label(best)} ({INIT_LABELS[results['setups'][best]['init']]}) with {acc[best]:.2f}%.")
+    out.append(f"The best setup is {setup_label(best)} ({INIT_LABELS[results['setups'][best]['init']]}) with "
+               f"{acc[best]:.2f}%.")
     cs = comparisons(results, preds)
     out += [f"{_sentence(k)}: {comparison_text(c)}." for k, c in cs.items()]
-    fz, ft = (next(k for k, v in CASE_STUDY_LABELS.items() if v == row) for row in ('Fusion (frozen)', 'Fusion (finetuned)'))
+    fz, ft = (
+        next(k for k, v in CASE_STUDY_LABELS.items() if v == row) for row in ("Fusion (frozen)", "Fusion (finetuned)")
+    )
     if fz in acc and ft in acc:
         out.append(f"The case study reported fine-tuning {CASE_STUDY[ft] - CASE_STUDY[fz]:.2f} "
                    f"points above frozen fusion ({CASE_STUDY[ft]:.2f}% vs {CASE_STUDY[fz]:.2f}%); "
                    f"ours is {acc[ft] - acc[fz]:+.2f} points.")
     n = min(r['data']['n_test'] for r in runs_of(results))
-    out.append(f"Every accuracy is on {n:,} test images; "
-               + ("noise is two standard errors of the paired difference (only the images where two setups disagree count)."
-                  if preds is not None else f"without predictions, noise is the unpaired estimate (about {noise_points(acc[best], n):.1f} points near the best accuracy)."))
+    out.append(
+        f"Every accuracy is on {n:,} test images; "
+        + (
+            "noise is two standard errors of the paired difference (only the images where two setups disagree count)."
+            if preds is not None
+            else f"without predictions, noise is the unpaired estimate (about {noise_points(acc[best], n):.1f} points "
+                 "near the best accuracy)."
+        )
+    )
     return '\n'.join(out)
 
 
 # %% ../nbs/05_results.ipynb #fa7b592c
 def comparisons_table(results: dict, keys: Sequence[str] | None = None) -> str:
-    "The run's controlled comparisons as a markdown table: difference, training noise, test-sampling noise, verdict, control."
+    """The run's controlled comparisons as a markdown table: difference, training noise, test-sampling noise, verdict,
+    control."""
     cs = results.get('comparisons', {})
-    rows = ['| comparison | difference (points) | sd across seeds | test noise (±2 SE) | verdict | the second setup controls for |',
+    rows = ['| comparison | difference (points) | sd across seeds | test noise (±2 SE) | verdict | the second setup '
+            'controls for |',
             '|---|---:|---:|---:|---|---|']
     for k in keys or cs:
         c = cs[k]
@@ -411,7 +493,8 @@ def paired_seeds(y_true, a, b) -> dict:
     y = np.asarray(y_true)
     a, b = np.atleast_2d(np.asarray(a)), np.atleast_2d(np.asarray(b))
     k = max(len(a), len(b))
-    if min(len(a), len(b)) not in (1, k): raise ValueError(f'seeds pair by position: got {len(a)} and {len(b)} rows of predictions')
+    if min(len(a), len(b)) not in (1, k): raise ValueError(f'seeds pair by position: got {len(a)} and {len(b)} rows '
+                                                           'of predictions')
     pairs = [(a[i % len(a)], b[i % len(b)]) for i in range(k)]
     d = np.array([100 * ((p == y).mean() - (q == y).mean()) for p, q in pairs])
     test = np.array([paired_noise(y, p, q) for p, q in pairs])
@@ -430,7 +513,8 @@ def bootstrap_contrast(correct: dict, plus: Sequence[str], minus: Sequence[str] 
     names = list(dict.fromkeys([*plus, *minus]))
     C = {n: np.atleast_2d(np.asarray(correct[n], dtype=np.float32)) for n in names}
     sizes = {c.shape[1] for c in C.values()}
-    if len(sizes) != 1: raise ValueError(f'every setup needs predictions for the same test images, got sizes {sorted(sizes)}')
+    if len(sizes) != 1: raise ValueError('every setup needs predictions for the same test images, got sizes '
+                                         f'{sorted(sizes)}')
     n = sizes.pop()
     rng = np.random.default_rng(seed)
     W = rng.multinomial(n, np.full(n, 1 / n), size=n_boot).astype(np.float32)      # B×n: times each image is drawn
@@ -443,7 +527,9 @@ def bootstrap_contrast(correct: dict, plus: Sequence[str], minus: Sequence[str] 
     db = sum(rep[k] for k in plus) - sum(rep[k] for k in minus)
     lo, hi = np.percentile(db, [2.5, 97.5])
     p = (1 + int(np.sum(np.abs(db - d) >= abs(d)))) / (n_boot + 1)
-    return dict(diff=float(d), ci=[float(lo), float(hi)], p=float(p), n_boot=n_boot, seeds={k: len(c) for k, c in C.items()})
+    return dict(
+        diff=float(d), ci=[float(lo), float(hi)], p=float(p), n_boot=n_boot, seeds={k: len(c) for k, c in C.items()}
+    )
 
 def holm(pvalues: Sequence[float]) -> list[float]:
     "Holm-adjusted p-values, in the order given (statsmodels' `multipletests`)."
@@ -452,18 +538,25 @@ def holm(pvalues: Sequence[float]) -> list[float]:
 
 # %% ../nbs/05_results.ipynb #f32ac203
 def member_points(results: dict) -> list[dict]:
-    "The members-quality points of a run, the last epoch (its main setups) included: epoch, best member's held-out and test accuracy, setups."
+    """The members-quality points of a run, the last epoch (its main setups) included: epoch, best member's held-out and
+    test accuracy, setups."""
     pts = [{**v, 'epoch': int(k)} for k, v in results.get('points', {}).items()]
     s = results['setups']
     if all(b in s for b in BASELINES):
-        pts.append(dict(epoch=s[BASELINES[0]].get('epochs', 0), setups={n: e for n, e in s.items() if n in (*BASELINES, *POINT_STYLE)}))
+        pts.append(
+            dict(
+                epoch=s[BASELINES[0]].get("epochs", 0),
+                setups={n: e for n, e in s.items() if n in (*BASELINES, *POINT_STYLE)},
+            )
+        )
     for p in pts:
         best = max(BASELINES, key=lambda b: p['setups'][b]['val_acc'])    # picked on the held-out split
         p.update(best_member=best, member_val=p['setups'][best]['val_acc'], member_test=p['setups'][best]['test_acc'])
     return sorted(pts, key=lambda p: p['epoch'])
 
 def plot_member_points(results: dict, figsize=(9, 3.6)) -> plt.Figure:
-    "Each frozen fusion's, re-headed control's and the logit average's test accuracy minus the best member's, against the best member's test accuracy, one point per members' epoch (mean ± sd over seeds)."
+    """Each frozen fusion's, re-headed control's and the logit average's test accuracy minus the best member's, against
+    the best member's test accuracy, one point per members' epoch (mean ± sd over seeds)."""
     pts = member_points(results)
     fig, ax = plt.subplots(figsize=figsize)
     for n, (c, mk) in POINT_STYLE.items():

@@ -42,7 +42,8 @@ class TrainConfig:
     eval_batch_size: int | None = None   # None: 2 * batch_size
     progress: bool = True           # progress bars in a terminal or notebook, plain lines in a log
     n_views: int = 1                # cached views of the training set (frozen models only)
-    warmup_steps: int = 0           # 'constant' only: a linear warm-up over this many steps (see *Batch size and learning rate*)
+    # 'constant' only: a linear warm-up over this many steps (see *Batch size and learning rate*)
+    warmup_steps: int = 0
     compile: bool = False           # torch.compile the training step (see *Faster steps on a GPU*)
 
     def __repr__(self) -> str:
@@ -59,17 +60,24 @@ def check_config(cfg: TrainConfig) -> TrainConfig:
     if not isinstance(cfg, TrainConfig): raise TypeError(f'Expected a TrainConfig, got {type(cfg).__name__}.')
     for k in ('epochs', 'batch_size', 'img_size', 'n_views'):
         v = getattr(cfg, k)
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1: raise ValueError(f'TrainConfig.{k} must be a positive integer, got {v!r}.')
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise ValueError(f'TrainConfig.{k} must be a '
+                             f'positive integer, got {v!r}.')
     if cfg.eval_batch_size is not None and (not isinstance(cfg.eval_batch_size, int) or cfg.eval_batch_size < 1):
-        raise ValueError(f'TrainConfig.eval_batch_size must be None or a positive integer, got {cfg.eval_batch_size!r}.')
+        raise ValueError('TrainConfig.eval_batch_size must be None or a positive integer, got '
+                         f'{cfg.eval_batch_size!r}.')
     if not cfg.lr > 0: raise ValueError(f'TrainConfig.lr must be > 0, got {cfg.lr!r}.')
     if not cfg.weight_decay >= 0: raise ValueError(f'TrainConfig.weight_decay must be >= 0, got {cfg.weight_decay!r}.')
-    if cfg.schedule not in SCHEDULES: raise ValueError(f'TrainConfig.schedule must be one of {", ".join(SCHEDULES)}; got {cfg.schedule!r}.')
-    if cfg.amp not in AMP_CHOICES: raise ValueError(f'TrainConfig.amp must be one of {", ".join(AMP_CHOICES)}; got {cfg.amp!r}.')
+    if cfg.schedule not in SCHEDULES: raise ValueError(f'TrainConfig.schedule must be one of {", ".join(SCHEDULES)}; '
+                                                       f'got {cfg.schedule!r}.')
+    if cfg.amp not in AMP_CHOICES: raise ValueError(f'TrainConfig.amp must be one of {", ".join(AMP_CHOICES)}; got '
+                                                    f'{cfg.amp!r}.')
     if not isinstance(cfg.warmup_steps, int) or isinstance(cfg.warmup_steps, bool) or cfg.warmup_steps < 0:
         raise ValueError(f'TrainConfig.warmup_steps must be an integer >= 0, got {cfg.warmup_steps!r}.')
-    if not isinstance(cfg.compile, bool): raise ValueError(f'TrainConfig.compile must be True or False, got {cfg.compile!r}.')
-    if cfg.cache_features not in ('auto', True, False): raise ValueError(f"TrainConfig.cache_features must be 'auto', True or False; got {cfg.cache_features!r}.")
+    if not isinstance(cfg.compile, bool): raise ValueError('TrainConfig.compile must be True or False, got '
+                                                           f'{cfg.compile!r}.')
+    if cfg.cache_features not in ('auto', True, False):
+        raise ValueError(f"TrainConfig.cache_features must be 'auto', True or False; got {cfg.cache_features!r}.")
     return cfg
 
 # %% ../nbs/04_training.ipynb #ef2eedc6
@@ -84,12 +92,17 @@ def get_device(name: str | torch.device = 'auto') -> torch.device:
     if isinstance(name, torch.device): name = str(name)
     kind = str(name).lower().split(':')[0]
     if kind not in _DEVICES: raise ValueError(f'Unknown device {name!r}: use one of {", ".join(_DEVICES)}.')
-    if kind == 'auto': return torch.device('cuda' if torch.cuda.is_available() else 'mps' if _mps_available() else 'cpu')
+    if kind == 'auto':
+        return torch.device('cuda' if torch.cuda.is_available() else 'mps' if _mps_available() else 'cpu')
     if kind == 'cuda' and not torch.cuda.is_available():
-        raise RuntimeError(f"Device {name!r} was asked for, but CUDA is not available here (torch {torch.__version__}): "
-                           "use device='auto' or 'cpu', or install a CUDA build of torch on a machine with an NVIDIA GPU.")
+        raise RuntimeError(
+            f"Device {name!r} was asked for, but CUDA is not available here (torch {torch.__version__}): "
+            "use device='auto' or 'cpu', or install a CUDA build of torch on a machine with an NVIDIA GPU."
+        )
     if kind == 'mps' and not _mps_available():
-        raise RuntimeError(f"Device {name!r} was asked for, but MPS (Apple GPU) is not available here: use device='auto' or 'cpu'.")
+        raise RuntimeError(
+            f"Device {name!r} was asked for, but MPS (Apple GPU) is not available here: use device='auto' or 'cpu'."
+        )
     return torch.device(str(name).lower())
 
 BF16_CAPABILITY = (8, 0)      # Ampere: the first NVIDIA GPUs with bf16 in hardware
@@ -131,18 +144,21 @@ def epoch_seed(seed: int, epoch: int) -> int:
     return int.from_bytes(h[:8], 'little') >> 1
 
 def onecycle_factor(step: int, total: int, warmup: float = 0.25, start: float = 1 / 25) -> float:
-    "The one-cycle learning rate at `step` of `total`, as a fraction of the peak: linear warm-up from `start`, then cosine decay to 0."
+    """The one-cycle learning rate at `step` of `total`, as a fraction of the peak: linear warm-up from `start`, then
+    cosine decay to 0."""
     w = max(1, round(warmup * total))
     if step < w: return start + (1 - start) * step / w
     return 0.5 * (1 + math.cos(math.pi * (step - w) / max(1, total - w)))
 
 def warmup_factor(step: int, warmup_steps: int, start: float = 1 / 25) -> float:
-    "A constant rate after a linear warm-up, as a fraction of the rate: from `start` at step 0 to 1 at `warmup_steps`, then 1."
+    """A constant rate after a linear warm-up, as a fraction of the rate: from `start` at step 0 to 1 at `warmup_steps`,
+    then 1."""
     if step >= warmup_steps: return 1.0
     return start + (1 - start) * step / warmup_steps
 
 def make_scheduler(opt, cfg: TrainConfig, steps_per_epoch: int):
-    "The learning-rate scheduler of `cfg.schedule`, stepped once per training step; None for a constant rate without warm-up."
+    """The learning-rate scheduler of `cfg.schedule`, stepped once per training step; None for a constant rate without
+    warm-up."""
     if cfg.schedule == 'constant':
         if not cfg.warmup_steps: return None
         return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: warmup_factor(step, cfg.warmup_steps))
@@ -159,7 +175,8 @@ def lr_curve(cfg: TrainConfig, steps_per_epoch: int = 10) -> list[float]:
     return lrs
 
 def plot_lr_schedules(cfgs: dict, steps_per_epoch: int = 10, title: str = 'Learning rate per step', ax=None):
-    "Draw `lr_curve` of each `TrainConfig` in `cfgs` (label: config), with the epoch boundaries dotted; returns the Figure."
+    """Draw `lr_curve` of each `TrainConfig` in `cfgs` (label: config), with the epoch boundaries dotted; returns the
+    Figure."""
     if ax is None: fig, ax = plt.subplots(figsize=(8, 3.2))
     else: fig = ax.figure
     n = 0
@@ -180,10 +197,13 @@ WARMUP_STEPS = 200      # the warm-up that fusion_nb_run --scale-lr adds to a co
 LR_RULES = ('linear', 'sqrt', 'none')
 
 def scaled_lr(lr: float, batch_size: int, base_batch: int = BASE_BATCH, rule: str = 'linear') -> float:
-    "The learning rate for `batch_size` when `lr` suits `base_batch`: times k = batch_size/base_batch ('linear', Goyal et al. 2017), √k ('sqrt') or 1 ('none')."
+    """The learning rate for `batch_size` when `lr` suits `base_batch`: times k = batch_size/base_batch ('linear', Goyal
+    et al. 2017), √k ('sqrt') or 1 ('none')."""
     if rule not in LR_RULES: raise ValueError(f"rule must be one of {', '.join(LR_RULES)}; got {rule!r}.")
     for k, v in (('batch_size', batch_size), ('base_batch', base_batch)):
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1: raise ValueError(f'{k} must be a positive integer, got {v!r}.')
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise ValueError(f'{k} must be a positive integer, '
+                             f'got {v!r}.')
     if not lr > 0: raise ValueError(f'lr must be > 0, got {lr!r}.')
     k = batch_size / base_batch
     return lr * (k if rule == 'linear' else math.sqrt(k) if rule == 'sqrt' else 1.0)
@@ -194,12 +214,14 @@ def eval_batch_size(cfg: TrainConfig) -> int:
     return cfg.eval_batch_size or 2 * cfg.batch_size
 
 def _extract(model, x, y, cfg: TrainConfig, train: bool = False, epoch: int = 0):
-    """Features (list of tensors, one per backbone) and labels of `x`, in chunks, eval mode, no grad.
-    `train=True`: the batches `fit` would train on in `epoch` without a cache (same order, crops, flips, dropped tail)."""
+    """Features (list of tensors, one per backbone) and labels of `x`, in chunks, eval mode, no grad. `train=True`: the
+    batches `fit` would train on in `epoch` without a cache (same order, crops, flips, dropped tail)."""
     dev = get_device(cfg.device); dtype = amp_dtype(dev, cfg.amp)
     model.to(dev, memory_format=torch.channels_last)
     bs = cfg.batch_size if train else eval_batch_size(cfg)
-    batches = DeviceBatches(x, y, bs, img_size=cfg.img_size, train=train, seed=cfg.seed, device=dev, drop_last=True if train else False)
+    batches = DeviceBatches(
+        x, y, bs, img_size=cfg.img_size, train=train, seed=cfg.seed, device=dev, drop_last=True if train else False
+    )
     batches.set_epoch(epoch)
     was_training = model.training
     model.eval()
@@ -222,9 +244,17 @@ def extract_features(model, x: torch.Tensor, cfg: TrainConfig | None = None) -> 
 
 class FeatureBatches:
     "Seeded in-memory batches `(list of B×D feature tensors, labels)` over cached features."
-    def __init__(self, feats: list[torch.Tensor], y: torch.Tensor, batch_size: int, shuffle: bool = True, seed: int = 0, drop_last: bool = False):
+    def __init__(self, feats: list[torch.Tensor], y: torch.Tensor, batch_size: int, shuffle: bool = True,
+                 seed: int = 0, drop_last: bool = False):
         if any(len(f) != len(y) for f in feats): raise ValueError('Every feature tensor needs one row per label.')
-        self.feats, self.y, self.batch_size, self.shuffle, self.seed, self.drop_last = feats, y, batch_size, shuffle, seed, drop_last
+        self.feats, self.y, self.batch_size, self.shuffle, self.seed, self.drop_last = (
+            feats,
+            y,
+            batch_size,
+            shuffle,
+            seed,
+            drop_last,
+        )
         self.epoch = 0
     def set_epoch(self, epoch: int): self.epoch = epoch
     def __len__(self):
@@ -232,7 +262,8 @@ class FeatureBatches:
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
     def __iter__(self):
         n = len(self.y)
-        if self.shuffle: idx = torch.randperm(n, generator=torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch)))
+        if self.shuffle:
+            idx = torch.randperm(n, generator=torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch)))
         else: idx = torch.arange(n)
         idx = idx.to(self.y.device)
         for i in range(len(self)):
@@ -245,7 +276,8 @@ def uses_cache(model, cfg: TrainConfig) -> bool:
     if frozen and not all(getattr(b, 'frozen_bn_eval', True) for b in getattr(model, 'backbones', {}).values()):
         frozen = False   # naively frozen: BatchNorm still changes in train(), so its features cannot be computed once
     if cfg.cache_features is True and not frozen:
-        raise ValueError('cache_features=True needs a frozen model (model.is_frozen): cached features would freeze backbones '
+        raise ValueError('cache_features=True needs a frozen model (model.is_frozen): cached features would freeze '
+                         'backbones '
                          "that this setup trains. Use cache_features='auto' or False.")
     return frozen and cfg.cache_features in ('auto', True)
 
@@ -260,7 +292,8 @@ def feature_key(model, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, views
     state = model.backbones.state_dict()
     h.update(repr(sorted(state)).encode()); _hash_tensors(h, [*state.values(), x, y])
     dev = get_device(cfg.device)
-    aug = (cfg.seed, cfg.batch_size, views) if views else ()      # plain images: any seed, any batch size, the same features
+    # plain images: any seed, any batch size, the same features
+    aug = (cfg.seed, cfg.batch_size, views) if views else ()
     h.update(repr((cfg.img_size, aug, str(amp_dtype(dev, cfg.amp)), dev.type)).encode())
     return h.hexdigest()[:20]
 
@@ -269,7 +302,11 @@ def cached_features(model, x, y, cfg: TrainConfig, features: dict | None = None,
     taken from the dict `features` when there, else extracted (and kept there if `features` is a dict)."""
     key = feature_key(model, x, y, cfg, views) if features is not None else None
     if key is not None and key in features: return features[key]
-    out = _extract(model, x, y, cfg) if views == 0 else [_extract(model, x, y, cfg, train=True, epoch=v) for v in range(views)]
+    out = (
+        _extract(model, x, y, cfg)
+        if views == 0
+        else [_extract(model, x, y, cfg, train=True, epoch=v) for v in range(views)]
+    )
     if key is not None: features[key] = out
     return out
 
@@ -298,15 +335,27 @@ def eval_mode(model):
     finally: model.train(was)
 
 def evaluate(model, data: ImageData, cfg: TrainConfig | None = None, features: dict | None = None) -> dict:
-    "Loss, accuracy (%) and predictions (int64) of `model` on `data`'s test split, without augmentation (from `features` where cached)."
+    """Loss, accuracy (%) and predictions (int64) of `model` on `data`'s test split, without augmentation (from
+    `features` where cached)."""
     cfg = check_config(cfg or TrainConfig())
     dev = get_device(cfg.device); dtype = amp_dtype(dev, cfg.amp)
     model.to(dev, memory_format=torch.channels_last)
     if features is not None and uses_cache(model, cfg):
         test = cached_features(model, data.x_test, data.y_test, cfg, features)
         with eval_mode(model), torch.inference_mode():
-            return metrics(*eval_loop(model.head, FeatureBatches(*test, eval_batch_size(cfg), shuffle=False), dev, dtype))
-    batches = DeviceBatches(data.x_test, data.y_test, eval_batch_size(cfg), img_size=cfg.img_size, train=False, seed=cfg.seed, device=dev, drop_last=False)
+            return metrics(
+                *eval_loop(model.head, FeatureBatches(*test, eval_batch_size(cfg), shuffle=False), dev, dtype)
+            )
+    batches = DeviceBatches(
+        data.x_test,
+        data.y_test,
+        eval_batch_size(cfg),
+        img_size=cfg.img_size,
+        train=False,
+        seed=cfg.seed,
+        device=dev,
+        drop_last=False,
+    )
     with eval_mode(model), torch.inference_mode(): return metrics(*eval_loop(model, batches, dev, dtype))
 
 def predict(model, x: torch.Tensor, cfg: TrainConfig | None = None) -> torch.Tensor:
@@ -314,18 +363,30 @@ def predict(model, x: torch.Tensor, cfg: TrainConfig | None = None) -> torch.Ten
     cfg = check_config(cfg or TrainConfig())
     dev = get_device(cfg.device); dtype = amp_dtype(dev, cfg.amp)
     model.to(dev, memory_format=torch.channels_last)
-    batches = DeviceBatches(x, torch.zeros(len(x), dtype=torch.long), eval_batch_size(cfg), img_size=cfg.img_size, train=False, seed=cfg.seed, device=dev, drop_last=False)
+    batches = DeviceBatches(
+        x,
+        torch.zeros(len(x), dtype=torch.long),
+        eval_batch_size(cfg),
+        img_size=cfg.img_size,
+        train=False,
+        seed=cfg.seed,
+        device=dev,
+        drop_last=False,
+    )
     with eval_mode(model), torch.inference_mode(): return eval_loop(model, batches, dev, dtype)[1].cpu()
 
 # %% ../nbs/04_training.ipynb #053a2c70
 def save_checkpoint(path: str | Path, state: dict) -> Path:
-    "`torch.save(state)` to `path` atomically (`atomic_write` of [08 Plumbing](08_plumbing.ipynb): a temporary file, then `os.replace`)."
+    """`torch.save(state)` to `path` atomically (`atomic_write` of [08 Plumbing](08_plumbing.ipynb): a temporary file,
+    then `os.replace`)."""
     return atomic_write(path, lambda f: torch.save(state, f), 'wb')
 
 def _why(e: Exception) -> str:
-    "One line on why torch could not load a file (its own message runs to paragraphs, with advice that does not apply here)."
+    """One line on why torch could not load a file (its own message runs to paragraphs, with advice that does not apply
+    here)."""
     first = (str(e).strip().splitlines() or [''])[0].split('. ')[0]
-    if first.startswith('Weights only load failed'): first = 'it holds objects other than tensors and plain data, which fusion_nb never saves'
+    if first.startswith('Weights only load failed'):
+        first = 'it holds objects other than tensors and plain data, which fusion_nb never saves'
     return f'{type(e).__name__}: {first}'
 
 def load_checkpoint(path: str | Path) -> dict:
@@ -334,14 +395,19 @@ def load_checkpoint(path: str | Path) -> dict:
     if not path.exists(): raise FileNotFoundError(f'No checkpoint at {path}.')
     try: state = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e:
-        raise RuntimeError(f'Checkpoint {path} is damaged or is not a fusion_nb checkpoint ({_why(e)}). Delete it: the model '
+        raise RuntimeError(f'Checkpoint {path} is damaged or is not a fusion_nb checkpoint ({_why(e)}). Delete it: '
+                           'the model '
                            'then trains from the start (fusion_nb_run --resume does this by itself).') from None
-    missing = {'model', 'optimizer', 'history', 'epoch', 'cfg'} - set(state) if isinstance(state, dict) else {'everything'}
-    if missing: raise RuntimeError(f'{path} is not a fusion_nb checkpoint (missing {sorted(missing)}). Delete it, or use another path.')
+    missing = (
+        {"model", "optimizer", "history", "epoch", "cfg"} - set(state) if isinstance(state, dict) else {"everything"}
+    )
+    if missing: raise RuntimeError(f'{path} is not a fusion_nb checkpoint (missing {sorted(missing)}). Delete it, or '
+                                   'use another path.')
     return state
 
 def slim_checkpoint(path: str | Path) -> Path:
-    "Drop the optimiser's, scaler's and scheduler's state from the checkpoint of a finished training (they are only needed to continue it)."
+    """Drop the optimiser's, scaler's and scheduler's state from the checkpoint of a finished training (they are only
+    needed to continue it)."""
     state = load_checkpoint(path)
     return save_checkpoint(path, {**state, 'optimizer': None, 'scaler': None, 'scheduler': None})
 
@@ -349,8 +415,10 @@ _RESUME_FREE = ('epochs', 'device', 'progress', 'eval_batch_size', 'compile')
 
 def check_resume(saved: dict, cfg: TrainConfig, done: int):
     "Raise a `ValueError` if a checkpoint's config `saved` (after `done` epochs) cannot be resumed under `cfg`."
-    now, saved = asdict(cfg), {'schedule': 'constant', 'warmup_steps': 0, **saved}    # checkpoints from before these settings existed
-    free = _RESUME_FREE if cfg.schedule == 'constant' else tuple(k for k in _RESUME_FREE if k != 'epochs')  # a one-cycle plan spans all epochs
+    # checkpoints from before these settings existed
+    now, saved = asdict(cfg), {'schedule': 'constant', 'warmup_steps': 0, **saved}
+    # a one-cycle plan spans all epochs
+    free = _RESUME_FREE if cfg.schedule == 'constant' else tuple(k for k in _RESUME_FREE if k != 'epochs')
     diff = {k: (saved.get(k), v) for k, v in now.items() if k not in free and saved.get(k) != v}
     if diff:
         what = ', '.join(f'{k}: {a!r} in the checkpoint, {b!r} now' for k, (a, b) in diff.items())
@@ -365,31 +433,43 @@ def _check_finite(losses: torch.Tensor, epoch: int, first_step: int, n_steps: in
     bad = (~torch.isfinite(losses)).nonzero()
     if len(bad):
         i = int(bad[0, 0]); step = first_step + i
-        raise FloatingPointError(f'Loss is {losses[i].item()} at epoch {epoch + 1}, step {step + 1} of {n_steps}: training diverged. '
-                                 'Try a smaller lr (or amp=\'off\'); the checkpoint of the last complete epoch is kept.')
+        raise FloatingPointError(f'Loss is {losses[i].item()} at epoch {epoch + 1}, step {step + 1} of {n_steps}: '
+                                 'training diverged. '
+                                 'Try a smaller lr (or amp=\'off\'); the checkpoint of the last complete epoch is '
+                                 'kept.')
 
 def _check_epoch(model, val_loss: float, epoch: int):
-    "Raise `FloatingPointError` if an epoch ended with non-finite weights or validation loss (a blow-up in its last steps)."
+    """Raise `FloatingPointError` if an epoch ended with non-finite weights or validation loss (a blow-up in its last
+    steps)."""
     bad = [n for n, p in model.named_parameters() if p.requires_grad and not torch.isfinite(p).all()]
     if bad or not math.isfinite(val_loss):
-        what = f"{len(bad)} parameter tensor(s) hold NaN or inf (first: {bad[0]})" if bad else f'the validation loss is {val_loss}'
-        raise FloatingPointError(f'Training diverged in epoch {epoch + 1}: {what}, although every checked training loss was finite. '
-                                 'Try a smaller lr (or amp=\'off\'); the checkpoint of the last complete epoch is kept.')
+        what = (
+            f"{len(bad)} parameter tensor(s) hold NaN or inf (first: {bad[0]})"
+            if bad
+            else f"the validation loss is {val_loss}"
+        )
+        raise FloatingPointError(f'Training diverged in epoch {epoch + 1}: {what}, although every checked training '
+                                 'loss was finite. '
+                                 'Try a smaller lr (or amp=\'off\'); the checkpoint of the last complete epoch is '
+                                 'kept.')
 
 def train_epoch(model, batches, opt, scaler, device, dtype, epoch: int = 0, cached: bool = False,
                 progress: bool = True, check_every: int | None = None, sched=None, forward=None) -> dict:
-    """One epoch over `batches` (stepping `sched` after every step, if given); returns `loss`, `acc` (%) and `images` (how many trained).
-    `forward`: what computes the logits (a compiled `model`, or `model.head` when `cached`); by default the module itself."""
+    """One epoch over `batches` (stepping `sched` after every step, if given); returns `loss`, `acc` (%) and `images`
+    (how many trained). `forward`: what computes the logits (a compiled `model`, or `model.head` when `cached`); by
+    default the module itself."""
     n = len(batches)
     check_every = check_every or (1 if device.type == 'cpu' else 25)
     losses = torch.zeros(n, device=device)   # per-step summed loss, kept on the device
     correct, seen, checked = torch.zeros((), dtype=torch.long, device=device), 0, 0
     model.train()
     graphs = forward is not None and device.type == 'cuda'     # a compiled step on CUDA: maybe CUDA graphs
-    if forward is None: forward = model.head if cached else model   # (not `forward or ...`: a compiled module has no truth value)
+    # (not `forward or ...`: a compiled module has no truth value)
+    if forward is None: forward = model.head if cached else model
     bar = progress_bar(batches, total=n, desc=f'epoch {epoch + 1}', leave=False, disable=not progress, unit='batch')
     for step, (xb, yb) in enumerate(bar):
-        if graphs: torch.compiler.cudagraph_mark_step_begin()   # a new step: the graphs may reuse the last step's buffers
+        # a new step: the graphs may reuse the last step's buffers
+        if graphs: torch.compiler.cudagraph_mark_step_begin()
         with autocast(device, dtype): out = forward(xb)
         loss = F.cross_entropy(out.float(), yb)
         losses[step] = loss.detach() * len(yb)
@@ -420,8 +500,10 @@ def fit(model, data: ImageData, cfg: TrainConfig | None = None, ckpt_path: str |
     model.to(dev, memory_format=torch.channels_last)
     params = [p for p in model.parameters() if p.requires_grad]
     if not params: raise ValueError('The model has no trainable parameters.')
-    n_steps = len(data.y_train) // cfg.batch_size          # training batches per epoch: the incomplete last one is dropped
-    if n_steps == 0: raise ValueError(f'batch_size={cfg.batch_size} is larger than the training set ({len(data.y_train)} images).')
+    # training batches per epoch: the incomplete last one is dropped
+    n_steps = len(data.y_train) // cfg.batch_size
+    if n_steps == 0: raise ValueError(f'batch_size={cfg.batch_size} is larger than the training set '
+                                      f'({len(data.y_train)} images).')
     opt = make_optimizer(params, cfg, dev)
     sched = make_scheduler(opt, cfg, n_steps)
     scaler = torch.amp.GradScaler(dev.type) if scaled else None
@@ -433,22 +515,42 @@ def fit(model, data: ImageData, cfg: TrainConfig | None = None, ckpt_path: str |
         model.load_state_dict(state['model'])
         if start >= cfg.epochs: return history
         if state['optimizer'] is None:
-            raise ValueError(f'Cannot resume: {ckpt_path} is the slimmed checkpoint of a finished training (no optimiser state), '
-                             f'so it cannot be trained for more epochs. Use another ckpt_path, or resume=False to start afresh.')
+            raise ValueError(f'Cannot resume: {ckpt_path} is the slimmed checkpoint of a finished training (no '
+                             'optimiser state), '
+                             'so it cannot be trained for more epochs. Use another ckpt_path, or resume=False to '
+                             'start afresh.')
         opt.load_state_dict(state['optimizer'])
-        for g in opt.param_groups: g['fused'] = True if fused_adamw(dev) else None   # the saved groups say how the run began, maybe on another device
+        # the saved groups say how the run began, maybe on another device
+        for g in opt.param_groups: g['fused'] = True if fused_adamw(dev) else None
         if scaler is not None and state.get('scaler'): scaler.load_state_dict(state['scaler'])
         if sched is not None: sched.load_state_dict(state['scheduler'])
     t_setup = time.perf_counter()
-    if cached:  # one pass of the frozen backbones over the plain images, or one per augmented view (none if `features` has them)
-        tr = cached_features(model, data.x_train, data.y_train, cfg, features, views=0 if cfg.n_views == 1 else cfg.n_views)
-        views = ([FeatureBatches(*tr, cfg.batch_size, shuffle=True, seed=cfg.seed, drop_last=True)] if cfg.n_views == 1 else
-                 [FeatureBatches(*v, cfg.batch_size, shuffle=False) for v in tr])
+    # one pass of the frozen backbones over the plain images, or one per augmented view (none if `features` has them)
+    if cached:
+        tr = cached_features(
+            model, data.x_train, data.y_train, cfg, features, views=0 if cfg.n_views == 1 else cfg.n_views
+        )
+        views = (
+            [FeatureBatches(*tr, cfg.batch_size, shuffle=True, seed=cfg.seed, drop_last=True)]
+            if cfg.n_views == 1
+            else [FeatureBatches(*v, cfg.batch_size, shuffle=False) for v in tr]
+        )
         test_feats, test_y = cached_features(model, data.x_test, data.y_test, cfg, features)
-    else: train_batches = DeviceBatches(data.x_train, data.y_train, cfg.batch_size, img_size=cfg.img_size, train=True, seed=cfg.seed, device=dev)
-    forward = compile_step(model.head if cached else model, dev) if cfg.compile else None    # compiled at its first step
+    else:
+        train_batches = DeviceBatches(data.x_train, data.y_train, cfg.batch_size, img_size=cfg.img_size, train=True,
+                                      seed=cfg.seed, device=dev)
+    # compiled at its first step
+    forward = compile_step(model.head if cached else model, dev) if cfg.compile else None
     setup_s = time.perf_counter() - t_setup
-    epochs = progress_bar(range(start, cfg.epochs), total=cfg.epochs, initial=start, desc='epochs', disable=not show, unit='epoch', every=0)
+    epochs = progress_bar(
+        range(start, cfg.epochs),
+        total=cfg.epochs,
+        initial=start,
+        desc="epochs",
+        disable=not show,
+        unit="epoch",
+        every=0,
+    )
     for epoch in epochs:
         t0 = time.perf_counter()
         batches = views[epoch % len(views)] if cached else train_batches
@@ -458,12 +560,26 @@ def fit(model, data: ImageData, cfg: TrainConfig | None = None, ckpt_path: str |
         train_s = time.perf_counter() - t0
         if cached:
             with eval_mode(model), torch.inference_mode():
-                ev = metrics(*eval_loop(model.head, FeatureBatches(test_feats, test_y, eval_batch_size(cfg), shuffle=False), dev, dtype))
+                ev = metrics(
+                    *eval_loop(
+                        model.head, FeatureBatches(test_feats, test_y, eval_batch_size(cfg), shuffle=False), dev, dtype
+                    )
+                )
         else: ev = evaluate(model, data, cfg)
-        _check_epoch(model, ev['loss'], epoch)                   # before the checkpoint: a diverged epoch never replaces a good one
+        # before the checkpoint: a diverged epoch never replaces a good one
+        _check_epoch(model, ev['loss'], epoch)
         seconds = time.perf_counter() - t0 + (setup_s if epoch == start else 0.0)
-        history.append(dict(epoch=epoch + 1, train_loss=tr['loss'], train_acc=tr['acc'], val_loss=ev['loss'], val_acc=ev['acc'],
-                            seconds=seconds, train_images_per_s=tr['images'] / train_s))
+        history.append(
+            dict(
+                epoch=epoch + 1,
+                train_loss=tr["loss"],
+                train_acc=tr["acc"],
+                val_loss=ev["loss"],
+                val_acc=ev["acc"],
+                seconds=seconds,
+                train_images_per_s=tr["images"] / train_s,
+            )
+        )
         if show: epochs.set_postfix(train_loss=f"{tr['loss']:.3f}", val_acc=f"{ev['acc']:.1f}")
         if ckpt_path is not None:
             save_checkpoint(ckpt_path, dict(model=model.state_dict(), optimizer=opt.state_dict(),
@@ -483,9 +599,17 @@ def plot_history(history: list[dict], chance: float | None = None, figsize=(9, 3
     each epoch, with the layers in training mode); `chance`: a dotted line at that accuracy. Returns the Figure."""
     ep = [h['epoch'] for h in history]
     fig, axs = plt.subplots(1, 2, figsize=figsize)
-    for ax, key, title, unit in ((axs[0], 'loss', 'Loss', 'cross-entropy'), (axs[1], 'acc', 'Accuracy', 'accuracy (%)')):
+    for ax, key, title, unit in ((axs[0], 'loss', 'Loss', 'cross-entropy'),
+                                 (axs[1], 'acc', 'Accuracy', 'accuracy (%)')):
         ax.plot(ep, [h[f'val_{key}'] for h in history], '-o', color='tab:blue', ms=4, label='validation')
-        ax.plot(ep, [h[f'train_{key}'] for h in history], '--s', color='tab:orange', ms=4, label='training (during the epoch)')
+        ax.plot(
+            ep,
+            [h[f"train_{key}"] for h in history],
+            "--s",
+            color="tab:orange",
+            ms=4,
+            label="training (during the epoch)",
+        )
         ax.set_title(title); ax.set_xlabel('epoch'); ax.set_ylabel(unit); ax.grid(alpha=0.3)
         ax.xaxis.get_major_locator().set_params(integer=True)
     if chance is not None: axs[1].axhline(chance, color='0.4', ls=':', lw=1, label=f'chance ({chance:g}%)')
@@ -505,10 +629,13 @@ def fused_adamw(device: torch.device) -> bool:
 
 def make_optimizer(params, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
     "`fit`'s AdamW over `params` with `cfg`'s learning rate and weight decay, fused on CUDA."
-    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True if fused_adamw(device) else None)
+    return torch.optim.AdamW(
+        params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True if fused_adamw(device) else None
+    )
 
 def compile_step(module: torch.nn.Module, device: torch.device):
-    "`module` compiled for training on `device` (`compile_mode`): a wrapper that shares its weights; `module` itself is unchanged."
+    """`module` compiled for training on `device` (`compile_mode`): a wrapper that shares its weights; `module` itself
+    is unchanged."""
     return torch.compile(module, mode=compile_mode(device))
 
 # Dense (without structured sparsity) tensor-core peaks in TFLOPS, from NVIDIA's data sheets, by GPU name; a more
@@ -525,22 +652,27 @@ PEAK_TFLOPS = {
 }
 
 def peak_tflops(device_name: str, dtype: torch.dtype | None) -> float | None:
-    "The dense peak (TFLOPS) of the GPU called `device_name` (as `torch.cuda.get_device_name` gives it) for autocast `dtype`; None if unknown."
+    """The dense peak (TFLOPS) of the GPU called `device_name` (as `torch.cuda.get_device_name` gives it) for autocast
+    `dtype`; None if unknown."""
     kind = {torch.bfloat16: 'bf16', torch.float16: 'fp16'}.get(dtype)
     for key, peaks in PEAK_TFLOPS.items():
         if re.search(rf'\b{re.escape(key)}\b', device_name or ''): return peaks.get(kind)
     return None
 
-def conv_backward_flops(grad_out_shape, x_shape, w_shape, _bias, _stride, _padding, _dilation, transposed, _output_padding,
+def conv_backward_flops(grad_out_shape, x_shape, w_shape, _bias, _stride, _padding, _dilation, transposed,
+                        _output_padding,
                         _groups, output_mask, out_shape=None, **kwargs) -> int:
     """FLOPs of a convolution's backward pass: each gradient asked for (input, weight) costs what the forward did.
     Replaces torch's own formula, which ignores `groups` (in torch 2.14 it counts a depthwise 3×3 convolution of 32
     channels at 33 times its cost, and MobileNetV2's training step at 12.3 GFLOP per image instead of 1.8)."""
     from torch.utils.flop_counter import conv_flop_count
-    return conv_flop_count(x_shape, w_shape, grad_out_shape, transposed=transposed) * (int(output_mask[0]) + int(output_mask[1]))
+    return conv_flop_count(x_shape, w_shape, grad_out_shape, transposed=transposed) * (
+        int(output_mask[0]) + int(output_mask[1])
+    )
 
 def training_flops(model, xb, yb, device: torch.device, dtype: torch.dtype | None = None) -> float:
-    "FLOPs per image of one training step (forward and backward) of `model` on batch `xb`: matrix products and convolutions, as `FlopCounterMode` counts them."
+    """FLOPs per image of one training step (forward and backward) of `model` on batch `xb`: matrix products and
+    convolutions, as `FlopCounterMode` counts them."""
     from torch.utils.flop_counter import FlopCounterMode
     counter = FlopCounterMode(display=False, custom_mapping={torch.ops.aten.convolution_backward: conv_backward_flops})
     with counter:
@@ -551,7 +683,8 @@ def training_flops(model, xb, yb, device: torch.device, dtype: torch.dtype | Non
 
 # %% ../nbs/04_training.ipynb #f69c466c
 def loss_spikes(history: list[dict], factor: float = 3.0, key: str = 'val_loss') -> list[dict]:
-    "Epochs of `history` whose `key` is more than `factor` times the epoch before's, and whether the next epoch recovered."
+    """Epochs of `history` whose `key` is more than `factor` times the epoch before's, and whether the next epoch
+    recovered."""
     out = []
     for before, now, after in zip(history, history[1:], [*history[2:], None]):
         if now[key] > factor * before[key]:
@@ -562,8 +695,9 @@ def loss_spikes(history: list[dict], factor: float = 3.0, key: str = 'val_loss')
 # %% ../nbs/04_training.ipynb #4b20ee5d
 @torch.no_grad()
 def recalibrate_bn(model, x: torch.Tensor, cfg: TrainConfig | None = None) -> torch.nn.Module:
-    """Recompute every BatchNorm's running statistics of `model` as the exact average over the uint8 images `x` (one pass
-    in `train()` mode without gradients or augmentation); the weights stay as they are. Returns `model`, in eval mode."""
+    """Recompute every BatchNorm's running statistics of `model` as the exact average over the uint8 images `x` (one
+    pass in `train()` mode without gradients or augmentation); the weights stay as they are. Returns `model`, in eval
+    mode."""
     cfg = check_config(cfg or TrainConfig())
     dev = get_device(cfg.device); dtype = amp_dtype(dev, cfg.amp)
     bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
@@ -575,7 +709,8 @@ def recalibrate_bn(model, x: torch.Tensor, cfg: TrainConfig | None = None) -> to
         model.train()
         for m in model.modules():                                    # only BatchNorm in train(): dropout must not act
             if not isinstance(m, torch.nn.modules.batchnorm._BatchNorm): m.eval()
-        for xb, _ in DeviceBatches(x, torch.zeros(len(x), dtype=torch.long), eval_batch_size(cfg), img_size=cfg.img_size,
+        for xb, _ in DeviceBatches(x, torch.zeros(len(x), dtype=torch.long), eval_batch_size(cfg),
+                                   img_size=cfg.img_size,
                                    train=False, device=dev, drop_last=False):
             with autocast(dev, dtype): model(xb)
     finally:
