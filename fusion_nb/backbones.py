@@ -10,6 +10,7 @@ from urllib.parse import urlparse
 
 import matplotlib.pyplot as plt
 import torch, torchvision
+from fastcore.basics import patch
 from torch import nn
 from torchvision.models import MobileNet_V2_Weights, ResNet50_Weights
 
@@ -90,16 +91,6 @@ class Backbone(nn.Module):
         "The layer Grad-CAM hooks: the last block of the last stage."
         return self.net.layer4[-1] if self.name == 'resnet50' else self.net.features[-1]
 
-    def check_k(self, k) -> int:
-        "`k` as an int in 0..n_blocks ('all' means n_blocks), or a ValueError giving the valid range."
-        if isinstance(k, str) and k.lower() == 'all': return self.n_blocks
-        try: ok = 0 <= operator.index(k) <= self.n_blocks
-        except TypeError: ok = False
-        if not ok:
-            raise ValueError(f"{DISPLAY_NAMES[self.name]}: the number of trainable blocks must be an integer in "
-                             f"0..{self.n_blocks} (or 'all'), got {k!r}; blocks: {', '.join(self.block_names)}")
-        return operator.index(k)
-
     def freeze(self, k_trainable=0):
         "Train the last `k_trainable` blocks, freeze the rest (no gradients, kept in eval mode). Returns self."
         k = self.check_k(k_trainable)
@@ -111,8 +102,8 @@ class Backbone(nn.Module):
     def train(self, mode: bool = True):
         "Like `nn.Module.train`, but frozen blocks stay in eval mode, so their BatchNorm statistics never move."
         super().train(mode)
-        # also ResNet50's stem container, which `net` does not register
-        for _, m in self.trainable_blocks: m.train(mode)
+        for _, m in self.trainable_blocks:
+            m.train(mode)   # also ResNet50's stem container, which `net` does not register
         if self.frozen_bn_eval:
             for _, m in self.frozen_blocks: m.eval()
         return self
@@ -122,6 +113,18 @@ class Backbone(nn.Module):
     def __repr__(self):
         return (f"Backbone({self.name}, out_dim={self.out_dim}, trainable blocks: {self._k} of {self.n_blocks}"
                 + (f", from {self.trainable_blocks[0][0]})" if self._k else ")"))
+
+# %% ../nbs/02_backbones.ipynb #0734858b
+@patch
+def check_k(self: Backbone, k) -> int:
+    "`k` as an int in 0..n_blocks ('all' means n_blocks), or a ValueError giving the valid range."
+    if isinstance(k, str) and k.lower() == 'all': return self.n_blocks
+    try: ok = 0 <= operator.index(k) <= self.n_blocks
+    except TypeError: ok = False
+    if not ok:
+        raise ValueError(f"{DISPLAY_NAMES[self.name]}: the number of trainable blocks must be an integer in "
+                         f"0..{self.n_blocks} (or 'all'), got {k!r}; blocks: {', '.join(self.block_names)}")
+    return operator.index(k)
 
 def _missing_weights_error(name, w, path, cause=None) -> RuntimeError:
     why = f" (download failed: {type(cause).__name__}: {cause})" if cause is not None else " (download disabled)"
@@ -160,17 +163,9 @@ def bn_drift(model: nn.Module, batches, train: bool = True) -> dict:
     start = [(b.running_mean.clone(), b.running_var.clone()) for _, b in bns]
     rows = []
     def record():
-        rows.append(
-            [
-                (
-                    b.running_mean.mean().item(),
-                    b.running_var.mean().item(),
-                    (b.running_mean - m0).abs().mean().item(),
-                    (b.running_var - v0).abs().mean().item(),
-                )
-                for (_, b), (m0, v0) in zip(bns, start)
-            ]
-        )
+        rows.append([(b.running_mean.mean().item(), b.running_var.mean().item(),
+                      (b.running_mean - m0).abs().mean().item(),
+                      (b.running_var - v0).abs().mean().item()) for (_, b), (m0, v0) in zip(bns, start)])
     record()
     with torch.no_grad():
         for x in batches: m(x); record()
@@ -189,9 +184,8 @@ def plot_bn_drift(drifts: dict, show=(0, 1, -1)):
             a.plot(range(d['var'].shape[0]), d['var'][:, i], ls, color=c,
                    label=d['layers'][i].removeprefix('net.') if j == 0 else None)
         a.plot([], [], ls, color='k', label=label)                      # the line style's legend entry
-        b.plot(
-            range(1, len(d["layers"]) + 1), d["dvar"][-1], mk, ms=4, color="k" if j == 0 else "tab:gray", label=label
-        )
+        b.plot(range(1, len(d['layers']) + 1), d['dvar'][-1], mk, ms=4, color='k' if j == 0 else 'tab:gray',
+               label=label)
     n = next(iter(drifts.values()))['var'].shape[0] - 1
     a.set_xticks(range(0, n + 1, max(1, n // 4)))
     a.set_xlabel('forward passes'); a.set_ylabel('running variance (channel mean)')
@@ -223,8 +217,9 @@ def _part(name: str, k) -> dict:
     if isinstance(k, str) and k.lower() == 'all': k = n
     try: ok = 0 <= operator.index(k) <= n
     except TypeError: ok = False
-    if not ok: raise ValueError(f"{DISPLAY_NAMES[name]}: the number of trainable blocks must be an integer in 0..{n} "
-                                f"(or 'all'), got {k!r}")
+    if not ok:
+        raise ValueError(f"{DISPLAY_NAMES[name]}: the number of trainable blocks must be an integer in 0..{n} (or "
+                         f"'all'), got {k!r}")
     k = operator.index(k)
     total = sum(c for _, c in counts)
     trainable = sum(c for _, c in counts[n - k:])
@@ -284,17 +279,12 @@ def model_summary(model) -> dict:
         flags = [any(p.requires_grad for p in m.parameters()) for _, m in b.blocks]
         k = next((i for i, f in enumerate(reversed(flags)) if not f), len(flags))   # trailing trainable blocks
         trainable, total = count_params(b)
-        s[name] = dict(
-            trainable=trainable,
-            total=total,
-            pct=100 * trainable / total,
-            k=k,
-            n_blocks=b.n_blocks,
-            first_trainable=b.block_names[b.n_blocks - k] if k else None,
-            trainable_blocks=[n for (n, _), f in zip(b.blocks, flags) if f],
-            train_mode_blocks=[n for n, m in b.blocks if m.training],
-            frozen_in_eval=all(not mm.training for (_, m), f in zip(b.blocks, flags) if not f for mm in m.modules()),
-        )
+        s[name] = dict(trainable=trainable, total=total, pct=100 * trainable / total, k=k, n_blocks=b.n_blocks,
+                       first_trainable=b.block_names[b.n_blocks - k] if k else None,
+                       trainable_blocks=[n for (n, _), f in zip(b.blocks, flags) if f],
+                       train_mode_blocks=[n for n, m in b.blocks if m.training],
+                       frozen_in_eval=all(not mm.training for (_, m),
+                                          f in zip(b.blocks, flags) if not f for mm in m.modules()))
     head = getattr(model, 'head', None)
     if head is not None:
         t, n = count_params(head)
@@ -316,6 +306,7 @@ def blocks_line(name: str, p: dict) -> str:
                  + ('yes' if p['frozen_in_eval'] else 'NO'))
     return line
 
+# %% ../nbs/02_backbones.ipynb #c999b546
 def readout_html(summary: dict, note: str = '') -> str:
     """An HTML table of a `trainable_summary` or `model_summary`: part, trainable, total, % trainable, share of all
     trainable; which blocks train."""

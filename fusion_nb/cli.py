@@ -38,13 +38,13 @@ def fusion_nb_run(
               str, choices=list(AMP_CHOICES))=None,
     compile:Param("torch.compile the training step (CUDA graphs on CUDA); compiling takes a while at the start of "
                   "each setup", store_true)=False,
-    scale_lr:Param("scale the learning rates from batch 64 to --batch-size (linear rule), with a warm-up for "
-                   "constant rates", store_true)=False,
+    scale_lr:Param("scale the learning rates from batch 64 to --batch-size (linear rule), with a warm-up for constant "
+                   "rates", store_true)=False,
     seed:Param("random seed (the first of --seeds)", int)=None,
-    seeds:Param("seeds of every head trained on cached features, and of its controls (head initialisation and "
-                "data order)", int)=None,
-    n_val:Param("training images held out as the validation split, stratified (default: the preset's, else a "
-                "tenth; 0: none, the test set then validates)", int)=None,
+    seeds:Param("seeds of every head trained on cached features, and of its controls (head initialisation and data "
+                "order)", int)=None,
+    n_val:Param("training images held out as the validation split, stratified (default: the preset's, else a tenth; "
+                "0: none, the test set then validates)", int)=None,
     member_points:Param("comma-separated epochs after which the members are kept and fused (05's members-quality "
                         "figure)", str)=None,
     out:Param("output folder (default: runs/<preset>)", str)=None,
@@ -53,52 +53,22 @@ def fusion_nb_run(
     """Train and evaluate the setups of the case study (CIFAR-10, ResNet50, MobileNetV2 and their fusions); write
     results.json, table.md, predictions.json, checkpoints and figures to `--out`."""
     if preset in TRANSFER_PRESETS:                  # the transfer miniature (09): its own plan of setups and seeds
-        extra = [
-            k
-            for k, v in dict(
-                setups=setups,
-                img_size=img_size,
-                epochs=epochs,
-                fusion_epochs=fusion_epochs,
-                batch_size=batch_size,
-                lr=lr,
-                train_limit=train_limit,
-                test_limit=test_limit,
-                amp=amp,
-                seeds=seeds,
-                n_val=n_val,
-                member_points=member_points,
-            ).items()
-            if v is not None
-        ]
+        extra = [k for k, v in dict(setups=setups, img_size=img_size, epochs=epochs, fusion_epochs=fusion_epochs,
+                                    batch_size=batch_size, lr=lr, train_limit=train_limit, test_limit=test_limit,
+                                        amp=amp,
+                                    seeds=seeds, n_val=n_val, member_points=member_points).items() if v is not None]
         extra += [k for k, v in dict(no_pretrained=no_pretrained, compile=compile, scale_lr=scale_lr).items() if v]
-        flags = ', --'.join(k.replace('_', '-') for k in extra)
         if extra: raise ValueError(f"--preset {preset} runs the transfer plan of notebook 09 as it is; it takes "
-                                   f"--data, --out, --resume, --device and --seed only, not --{flags}")
+                                   "--data, "
+                                   "--out, --resume, --device and --seed only, not "
+                                   f"--{', --'.join(k.replace('_', '-') for k in extra)}")
         return run_transfer(preset, data=data, out=out, resume=resume, device=device, seed=seed)
-    return run_case_study(
-        setups=setups,
-        preset=preset,
-        data=data,
-        img_size=img_size,
-        epochs=epochs,
-        fusion_epochs=fusion_epochs,
-        batch_size=batch_size,
-        lr=lr,
-        train_limit=train_limit,
-        test_limit=test_limit,
-        pretrained=False if no_pretrained else None,
-        device=device,
-        amp=amp,
-        seed=seed,
-        seeds=seeds,
-        n_val=n_val,
-        member_points=member_points,
-        out=out,
-        resume=resume,
-        compile=compile,
-        scale_lr=scale_lr,
-    )
+    return run_case_study(setups=setups, preset=preset, data=data, img_size=img_size, epochs=epochs,
+                          fusion_epochs=fusion_epochs,
+                          batch_size=batch_size, lr=lr, train_limit=train_limit, test_limit=test_limit,
+                          pretrained=False if no_pretrained else None, device=device, amp=amp, seed=seed, seeds=seeds,
+                              n_val=n_val, member_points=member_points,
+                          out=out, resume=resume, compile=compile, scale_lr=scale_lr)
 
 # %% ../nbs/07_cli.ipynb #1f08ab4f
 def describe_preset(name:str) -> str:

@@ -5,6 +5,7 @@
 # %% ../nbs/01_dataset.ipynb #64d0987f
 from __future__ import annotations
 import functools, hashlib, io, os, pickle, re, socket, textwrap, warnings
+from fastcore.basics import patch
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -60,6 +61,7 @@ def _stratified_index(y: torch.Tensor, limit: int | None, n_classes: int, seed: 
     rank[order] = torch.arange(n) - (torch.cumsum(counts, 0) - counts)[sorted_y]
     return perm[rank < quota[yp]].sort().values
 
+# %% ../nbs/01_dataset.ipynb #1c0f2835
 @dataclass
 class ImageData:
     "Both splits of an image classification data set: uint8 `N×3×H×W` images and int64 labels."
@@ -107,18 +109,10 @@ class ImageData:
         mask = mask.to(self.y_train.device)
         rest = dict(x_train=self.x_train[~mask], y_train=self.y_train[~mask])
         what = f' [{n - n_val:,} training images; {n_val:,} held out (stratified, seed={seed})'
-        dev = replace(
-            self,
-            **rest,
-            x_test=self.x_train[mask],
-            y_test=self.y_train[mask],
-            source=self.source + what + " as the test split]",
-        )
+        dev = replace(self, **rest, x_test=self.x_train[mask], y_test=self.y_train[mask],
+                      source=self.source + what + ' as the test split]')
         return dev, replace(self, **rest, source=self.source + what + ']')
 
-    def class_counts(self, split: str = 'train') -> list[int]:
-        "Number of images of each class in `split`."
-        return torch.bincount(getattr(self, f'y_{split}').cpu(), minlength=len(self.classes)).tolist()
 
     def __repr__(self):
         shape = lambda t: '×'.join(map(str, t.shape))
@@ -126,6 +120,12 @@ class ImageData:
         src = textwrap.fill(repr(self.source), 86, subsequent_indent='  ', break_on_hyphens=False)
         return (f'ImageData({src}:\n  train {shape(self.x_train)}, test {shape(self.x_test)}, '
                 f'{len(self.classes)} classes, on {self.x_train.device})')
+
+# %% ../nbs/01_dataset.ipynb #61fbee6b
+@patch
+def class_counts(self: ImageData, split: str = 'train') -> list[int]:
+    "Number of images of each class in `split`."
+    return torch.bincount(getattr(self, f'y_{split}').cpu(), minlength=len(self.classes)).tolist()
 
 # %% ../nbs/01_dataset.ipynb #9be3e7ce
 _COLOURS = torch.tensor([[.9, .1, .1], [.1, .8, .1], [.15, .25, .95], [.95, .9, .1], [.9, .1, .9],
@@ -146,22 +146,18 @@ def _synthetic_split(n: int, g: torch.Generator, size: int):
     patch = patch * (0.8 + 0.4 * torch.rand(n, 1, 1, 1, generator=g)) + 0.08 * torch.randn(n, 3, p, p, generator=g)
     oy, ox = torch.randint(0, size - p + 1, (2, n, 1), generator=g)       # random place
     rows, cols = oy + torch.arange(p), ox + torch.arange(p)
-    x[
-        torch.arange(n)[:, None, None, None],
-        torch.arange(3)[None, :, None, None],
-        rows[:, None, :, None],
-        cols[:, None, None, :],
-    ] = patch
+    x[torch.arange(n)[:, None, None, None], torch.arange(3)[None, :, None, None], rows[:, None, :, None],
+      cols[:, None, None, :]] = patch
     return (x.clamp(0, 1) * 255).round().to(torch.uint8), y
 
 def make_synthetic(n_train: int = 2000, n_test: int = 500, seed: int = 0, size: int = 32) -> ImageData:
     "A CIFAR-shaped data set (uint8 N×3×size×size, ten balanced classes) made in code, deterministic in `seed`."
-    if min(n_train, n_test) < 1 or size < 8: raise ValueError(f'need n_train, n_test ≥ 1 and size ≥ 8, got {n_train}, '
-                                                              f'{n_test}, {size}')
+    if min(n_train, n_test) < 1 or size < 8:
+        raise ValueError(f'need n_train, n_test ≥ 1 and size ≥ 8, got {n_train}, {n_test}, {size}')
     g = torch.Generator().manual_seed(seed)
     (xtr, ytr), (xte, yte) = _synthetic_split(n_train, g, size), _synthetic_split(n_test, g, size)
-    return ImageData(xtr, ytr, xte, yte, CIFAR10_CLASSES, f'synthetic(n_train={n_train}, n_test={n_test}, '
-                                                          f'seed={seed}, size={size})')
+    return ImageData(xtr, ytr, xte, yte, CIFAR10_CLASSES,
+                     f'synthetic(n_train={n_train}, n_test={n_test}, seed={seed}, size={size})')
 
 # %% ../nbs/01_dataset.ipynb #1074c535
 def show_samples(data: ImageData, n_per_class: int = 8, split: str = 'train', seed: int = 0):
@@ -180,9 +176,8 @@ def show_samples(data: ImageData, n_per_class: int = 8, split: str = 'train', se
             for s in ax.spines.values(): s.set_visible(False)
             if k < len(idx): ax.imshow(x[idx[k]].permute(1, 2, 0).numpy(), interpolation='nearest')
         axes[c, 0].set_ylabel(name, rotation=0, ha='right', va='center', fontsize=10)
-    fig.subplots_adjust(
-        wspace=0.05, hspace=0.05, left=1.05 / (0.6 * n_per_class + 1.1), right=0.99, top=0.99, bottom=0.01
-    )
+    fig.subplots_adjust(wspace=0.05, hspace=0.05, left=1.05 / (0.6 * n_per_class + 1.1), right=0.99, top=0.99,
+                        bottom=0.01)
     return fig
 
 # %% ../nbs/01_dataset.ipynb #daea3101
@@ -193,8 +188,8 @@ def find_layout(folder) -> tuple[str, Path]:
     "('batches', path) or ('imagefolder', path) for the CIFAR-10 layout found in `folder`; a clear error otherwise."
     folder = Path(folder).expanduser()
     if not folder.exists(): raise FileNotFoundError(f'No such folder: {folder}. Expected {_LAYOUTS}.')
-    if not folder.is_dir(): raise ValueError(f'{folder} is not a folder (or a {"/".join(ARCHIVES)} archive). Expected '
-                                             f'{_LAYOUTS}.')
+    if not folder.is_dir():
+        raise ValueError(f'{folder} is not a folder (or a {"/".join(ARCHIVES)} archive). Expected {_LAYOUTS}.')
     for cand in (folder, folder / 'cifar-10-batches-py'):
         if (cand / 'data_batch_1').is_file() and (cand / 'test_batch').is_file(): return 'batches', cand
     if (folder / 'train').is_dir() and (folder / 'test').is_dir(): return 'imagefolder', folder
@@ -208,8 +203,8 @@ def read_cifar_batches(folder) -> ImageData:
     folder = Path(folder)
     def read(name):
         path = folder / name
-        if not path.is_file(): raise FileNotFoundError(f'Missing {path}: a cifar-10-batches-py folder has '
-                                                       'data_batch_1..5 and test_batch')
+        if not path.is_file():
+            raise FileNotFoundError(f'Missing {path}: a cifar-10-batches-py folder has data_batch_1..5 and test_batch')
         try:
             with open(path, 'rb') as f: d = pickle.load(f, encoding='bytes')
             x = np.asarray(d[b'data'], dtype=np.uint8).reshape(-1, 3, 32, 32)
@@ -226,25 +221,22 @@ def decode_file(path, size: int = 32) -> torch.Tensor:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore', DeprecationWarning)
-            # None: TypeError, PIL
-            img = decode_image(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB)
+            img = decode_image(torch.frombuffer(bytearray(data), dtype=torch.uint8),
+                               mode=ImageReadMode.RGB)  # None: TypeError, PIL
     except Exception:
         try:
             with Image.open(io.BytesIO(data)) as im:
                 img = torch.from_numpy(np.array(im.convert('RGB'))).permute(2, 0, 1)
         except Exception as e:
-            # PIL names its buffer, not the file
-            why = re.sub(r'\s*<_io\.BytesIO object at 0x[0-9a-f]+>', '', str(e)).strip() or type(e).__name__
+            why = re.sub(r'\s*<_io\.BytesIO object at 0x[0-9a-f]+>', '',
+                         str(e)).strip() or type(e).__name__   # PIL names its buffer, not the file
             raise ValueError(f'Cannot read image {path}: {why}. Remove or replace the file.') from None
     if img.shape[1:] != (size, size):
-        img = (
-            F.interpolate(img[None].float(), size=(size, size), mode="bilinear", antialias=True)[0]
-            .round()
-            .clamp(0, 255)
-            .to(torch.uint8)
-        )
+        img = F.interpolate(img[None].float(), size=(size, size), mode='bilinear',
+                            antialias=True)[0].round().clamp(0, 255).to(torch.uint8)
     return img.contiguous()
 
+# %% ../nbs/01_dataset.ipynb #8b6c959e
 def _image_files(root: Path) -> dict[str, list[tuple[Path, int]]]:
     "For 'train' and 'test': the sorted (file, label) pairs, after checking the class folders."
     exts = {e.lower() for e in Image.registered_extensions()}
@@ -291,17 +283,10 @@ def load_image_folder(root, cache_dir=None, progress: bool = True) -> ImageData:
         for d in [read_image_folder(root, progress)]
         for k in ("x_train", "y_train", "x_test", "y_test", "classes")
     }
-    t, hit = cached_tensors(
-        cache_root(cache_dir) / "decoded", f"{root.name}-{digest(str(root))}", folder_key(root), make
-    )
-    return ImageData(
-        t["x_train"],
-        t["y_train"],
-        t["x_test"],
-        t["y_test"],
-        tuple(t["classes"]),
-        f"imagefolder:{given}" + (" (cached)" if hit else ""),
-    )
+    t, hit = cached_tensors(cache_root(cache_dir) / 'decoded', f'{root.name}-{digest(str(root))}', folder_key(root),
+                            make)
+    return ImageData(t['x_train'], t['y_train'], t['x_test'], t['y_test'], tuple(t['classes']),
+                     f'imagefolder:{given}' + (' (cached)' if hit else ''))
 
 # %% ../nbs/01_dataset.ipynb #b49bbe69
 def load_folder(path, cache_dir=None, progress: bool = True) -> ImageData:
@@ -337,10 +322,8 @@ def load_torchvision_cifar10(root=None) -> ImageData:
                            "load_data('/path/to/folder-or-archive'), "
                            f'`fusion_nb_run --data PATH`, or set FUSION_NB_DATA to that folder or archive.') from None
     finally: socket.setdefaulttimeout(old)
-    to_t = lambda ds: (
-        torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous(),
-        torch.tensor(ds.targets, dtype=torch.int64),
-    )
+    to_t = lambda ds: (torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous(),
+                       torch.tensor(ds.targets, dtype=torch.int64))
     return ImageData(*to_t(tr), *to_t(te), tuple(tr.classes), f'torchvision CIFAR10 ({root})')
 
 def load_data(data='cifar10', cache_dir=None, train_limit: int | None = None, test_limit: int | None = None,
@@ -415,8 +398,8 @@ class DeviceBatches:
             g = torch.Generator().manual_seed(_epoch_seed(self.seed, self.epoch))
             order = torch.randperm(n, generator=g)
             offsets = torch.randint(0, 2 * self.pad + 1, (n, 2), generator=g).to(self.device)   # once per epoch: a copy
-            # per batch would stall a GPU
-            flips = torch.randint(0, 2, (n,), generator=g).bool().to(self.device)
+            flips = torch.randint(0, 2, (n,),
+                                  generator=g).bool().to(self.device)              # per batch would stall a GPU
         else: order = torch.arange(n)
         order = order.to(self.device)
         for i in range(len(self)):

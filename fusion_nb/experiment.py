@@ -21,43 +21,13 @@ import torch
 from .dataset import load_data, show_samples
 from .plumbing import RunLog, env_info, is_temporary, remove_temporary, save_figure, save_json, save_text
 from .backbones import DEFAULT_WEIGHTS, count_params
-from fusion_nb.fusion import (
-    SETUPS,
-    SETUP_NAMES,
-    POINT_SETUPS,
-    is_frozen_setup,
-    member_controls,
-    head_base,
-    CASE_STUDY_SETUPS,
-    MEMBERS_FIRST,
-    CONTROLS,
-    REFERENCES,
-    feature_scales,
-    architecture,
-    build_model,
-    init_of,
-    needs,
-    GatedHead,
-    gate_by_class,
-    LogitAverage,
-    plot_pipeline,
-)
-from fusion_nb.training import (
-    AMP_CHOICES,
-    SCHEDULES,
-    TrainConfig,
-    cached_features,
-    fit,
-    evaluate,
-    get_device,
-    load_checkpoint,
-    slim_checkpoint,
-    save_checkpoint,
-    loss_spikes,
-    scaled_lr,
-    BASE_BATCH,
-    WARMUP_STEPS,
-)
+from .fusion import (SETUPS, SETUP_NAMES, POINT_SETUPS, is_frozen_setup, member_controls, head_base,
+                              CASE_STUDY_SETUPS, MEMBERS_FIRST, CONTROLS, REFERENCES, feature_scales, architecture,
+                                  build_model,
+                              init_of, needs, GatedHead, gate_by_class, LogitAverage, plot_pipeline)
+from .training import (AMP_CHOICES, SCHEDULES, TrainConfig, cached_features, fit, evaluate, get_device,
+                                load_checkpoint,
+                                slim_checkpoint, save_checkpoint, loss_spikes, scaled_lr, BASE_BATCH, WARMUP_STEPS)
 from fusion_nb.results import (
     BASELINES,
     paired_seeds,
@@ -80,77 +50,23 @@ COMMON = dict(weight_decay=0.01, seed=0, device='auto', amp='auto', cache_featur
               point_seeds=3, member_points=(), compile=False, scale_lr=False, warmup_steps=None)
 MEMBERS_PLAN = ['resnet50', 'mobilenetv2', 'logit_average', *MEMBERS_FIRST, *CONTROLS]
 PRESETS = {
-    "paper": dict(
-        setups=[*CASE_STUDY_SETUPS, *MEMBERS_PLAN[2:]],
-        data="cifar10",
-        img_size=224,
-        epochs=6,
-        fusion_epochs=3,
-        batch_size=64,
-        train_limit=None,
-        test_limit=None,
-        pretrained=True,
-        member_points=(2, 4),
-    ),
-    "cpu": dict(
-        setups=MEMBERS_PLAN,
-        data="cifar10",
-        img_size=32,
-        epochs=5,
-        fusion_epochs=2,
-        batch_size=128,
-        train_limit=None,
-        test_limit=None,
-        pretrained=True,
-        member_points=(1, 3),
-    ),
-    "smoke": dict(
-        setups=[*CASE_STUDY_SETUPS, *MEMBERS_PLAN[2:]],
-        data="synthetic",
-        img_size=32,
-        epochs=1,
-        batch_size=32,
-        train_limit=80,
-        test_limit=40,
-        pretrained=False,
-        n_val=16,
-        seeds=2,
-        point_seeds=2,
-    ),
+    'paper': dict(setups=[*CASE_STUDY_SETUPS, *MEMBERS_PLAN[2:]], data='cifar10', img_size=224, epochs=6,
+                  fusion_epochs=3,
+                  batch_size=64, train_limit=None, test_limit=None, pretrained=True, member_points=(2, 4)),
+    'cpu':   dict(setups=MEMBERS_PLAN, data='cifar10', img_size=32, epochs=5, fusion_epochs=2, batch_size=128,
+                  train_limit=None, test_limit=None, pretrained=True, member_points=(1, 3)),
+    'smoke': dict(setups=[*CASE_STUDY_SETUPS, *MEMBERS_PLAN[2:]], data='synthetic', img_size=32, epochs=1,
+                  batch_size=32,
+                  train_limit=80, test_limit=40, pretrained=False, n_val=16, seeds=2, point_seeds=2),
 }
 
 
 # %% ../nbs/06b_experiment.ipynb #dde9ee17
-CONFIG_KEYS = (
-    "setups",
-    "data",
-    "img_size",
-    "epochs",
-    "fusion_epochs",
-    "batch_size",
-    "lr",
-    "schedule",
-    "fusion_lr",
-    "weight_decay",
-    "train_limit",
-    "test_limit",
-    "pretrained",
-    "weights",
-    "device",
-    "amp",
-    "cache_features",
-    "seed",
-    "out",
-    "resume",
-    "head_lr",
-    "n_val",
-    "seeds",
-    "point_seeds",
-    "member_points",
-    "compile",
-    "scale_lr",
-    "warmup_steps",
-)
+CONFIG_KEYS = ('setups', 'data', 'img_size', 'epochs', 'fusion_epochs', 'batch_size', 'lr', 'schedule', 'fusion_lr',
+               'weight_decay',
+               'train_limit', 'test_limit', 'pretrained', 'weights', 'device', 'amp', 'cache_features', 'seed', 'out',
+                   'resume',
+               'head_lr', 'n_val', 'seeds', 'point_seeds', 'member_points', 'compile', 'scale_lr', 'warmup_steps')
 
 def resolve_config(preset:str='paper', **overrides) -> dict:
     "The settings of a run: `COMMON`, then `PRESETS[preset]`, then every override that is not None; then the recipe."
@@ -173,8 +89,9 @@ def resolve_config(preset:str='paper', **overrides) -> dict:
     cfg['out'] = str(cfg['out'] or Path('runs')/preset)
     cfg['resume'] = bool(cfg['resume'])
     bs = cfg['batch_size']
-    # the rates are tuned for batch 64 (04)
-    if cfg['scale_lr'] and isinstance(bs, int) and bs > 0:
+    if cfg['scale_lr'] and isinstance(bs,
+                                      # the rates are tuned for batch 64 (04)
+                                      int) and bs > 0:
         cfg['lr'], cfg['fusion_lr'], cfg['head_lr'] = (scaled_lr(cfg[k], bs) for k in ('lr', 'fusion_lr', 'head_lr'))
     if cfg['warmup_steps'] is None:
         cfg['warmup_steps'] = WARMUP_STEPS if cfg['scale_lr'] and isinstance(bs, int) and bs > BASE_BATCH else 0
@@ -182,8 +99,9 @@ def resolve_config(preset:str='paper', **overrides) -> dict:
     mp = cfg['member_points']
     mp = [p for p in mp.split(',') if p.strip()] if isinstance(mp, str) else list(mp or ())
     try: cfg['member_points'] = sorted({int(p) for p in mp})
-    except ValueError: raise ValueError("--member-points must be comma-separated epochs, such as 1,3; got "
-                                        f"{cfg['member_points']!r}") from None
+    except ValueError:
+        raise ValueError("--member-points must be comma-separated epochs, such as 1,3; got "
+                         f"{cfg['member_points']!r}") from None
     # the preset's: those before the last epoch
     if overrides.get('member_points') is None:
         cfg['member_points'] = [p for p in cfg['member_points'] if p < cfg['epochs']]
@@ -202,17 +120,11 @@ def seeded(name:str, cfg:dict) -> list:
 CPU_SPEEDS = {
     # the controls' fine-tuning and the heads on cached features: results/cpu (train_images_per_s, mean of the 2 epochs;
     # an AMD EPYC)
-    32: dict(
-        train={
-            "resnet50": 143,
-            "mobilenetv2": 638,
-            "fusion_finetune": 218,
-            "finetuned_resnet50": 260,
-            "finetuned_mobilenetv2": 1529,
-        },
-        forward={"resnet50": 559, "mobilenetv2": 3127},
-        head={"concat": 8786, "projected": 6674, "gated": 3879, "concat:resnet50": 10600, "concat:mobilenetv2": 14477},
-    ),
+    32: dict(train={'resnet50': 143, 'mobilenetv2': 638, 'fusion_finetune': 218, 'finetuned_resnet50': 260,
+                    'finetuned_mobilenetv2': 1529},
+             forward={'resnet50': 559, 'mobilenetv2': 3127},
+             head={'concat': 8786, 'projected': 6674, 'gated': 3879, 'concat:resnet50': 10600,
+                   'concat:mobilenetv2': 14477}),
 }
 
 def _combined(speeds): return 1 / sum(1/s for s in speeds)    # images/s of running several models on each image
@@ -243,6 +155,7 @@ def _head_speed(name:str, sp:dict) -> float:
     key = s.head if len(s.backbones) > 1 else f'{s.head}:{next(iter(s.backbones))}'
     return sp.get('head', {}).get(key) or min(sp.get('head', {}).values(), default=float('inf'))
 
+# %% ../nbs/06b_experiment.ipynb #cfac065a
 def estimate_seconds(cfg:dict, speeds:dict=CPU_SPEEDS, n_train:int=50_000, n_test:int=10_000) -> dict:
     """Estimated seconds per setup of the run `cfg` (from `resolve_config`) on the machine whose `speeds` are given,
     and one entry per members-quality point (`'members after epoch p'`)."""
@@ -271,7 +184,6 @@ def estimate_seconds(cfg:dict, speeds:dict=CPU_SPEEDS, n_train:int=50_000, n_tes
                                            + (V + T) * (1 / fwd(BASELINES) + sum(1 / fwd([b]) for b in BASELINES)))
     return est
 
-
 # %% ../nbs/06b_experiment.ipynb #43b6aeff
 def validate_config(cfg:dict):
     "Raise a clear error if the resolved `cfg` cannot run here; touches no files."
@@ -285,8 +197,7 @@ def validate_config(cfg:dict):
     for k in ('img_size', 'epochs', 'fusion_epochs', 'batch_size', 'train_limit', 'test_limit', 'seeds', 'point_seeds'):
         v = cfg[k]
         if v is not None and (not isinstance(v, int) or v < 1):
-            raise ValueError(f"--{k.replace('_', '-')} must be a "
-                             f"positive integer, got {v!r}")
+            raise ValueError(f"--{k.replace('_', '-')} must be a positive integer, got {v!r}")
     if cfg['batch_size'] < 2:
         raise ValueError(f"--batch-size must be at least 2, got {cfg['batch_size']}: BatchNorm layers that train need "
                          "more than "
@@ -296,16 +207,17 @@ def validate_config(cfg:dict):
     if not isinstance(cfg['warmup_steps'], int) or cfg['warmup_steps'] < 0:
         raise ValueError(f"warmup_steps must be an integer >= 0, got {cfg['warmup_steps']!r}")
     bad = [p for p in cfg['member_points'] if not 1 <= p < cfg['epochs']]
-    if bad: raise ValueError(f"--member-points {', '.join(map(str, bad))}: each must be an epoch before the last, "
-                             f"1..{cfg['epochs'] - 1}")
+    if bad:
+        raise ValueError(f"--member-points {', '.join(map(str, bad))}: each must be an epoch before the last, "
+                         f"1..{cfg['epochs'] - 1}")
     for k in ('lr', 'fusion_lr', 'head_lr'):
         if not cfg[k] > 0: raise ValueError(f"--{k.replace('_', '-')} must be positive, got {cfg[k]!r}")
-    if cfg['schedule'] not in SCHEDULES: raise ValueError(f"unknown schedule {cfg['schedule']!r}; choose one of: "
-                                                          f"{', '.join(SCHEDULES)}")
-    if cfg['amp'] not in AMP_CHOICES: raise ValueError(f"unknown --amp {cfg['amp']!r}; choose one of: "
-                                                       f"{', '.join(AMP_CHOICES)}")
-    if cfg['device'] not in DEVICES: raise ValueError(f"unknown device {cfg['device']!r}; choose one of: "
-                                                      f"{', '.join(DEVICES)}")
+    if cfg['schedule'] not in SCHEDULES:
+        raise ValueError(f"unknown schedule {cfg['schedule']!r}; choose one of: {', '.join(SCHEDULES)}")
+    if cfg['amp'] not in AMP_CHOICES:
+        raise ValueError(f"unknown --amp {cfg['amp']!r}; choose one of: {', '.join(AMP_CHOICES)}")
+    if cfg['device'] not in DEVICES:
+        raise ValueError(f"unknown device {cfg['device']!r}; choose one of: {', '.join(DEVICES)}")
     if cfg['device'] == 'cuda' and not torch.cuda.is_available():
         raise RuntimeError(f"--device cuda, but no CUDA device is available here (torch {torch.__version__}, "
                            "torch.cuda.is_available() is False); use --device cpu or --device auto")
@@ -330,10 +242,10 @@ def check_weights(cfg:dict):
                                "or put the weights file where this message says.") from e
 
 # %% ../nbs/06b_experiment.ipynb #f56244c0
-# may differ between runs sharing a folder
-RUN_INDEPENDENT = ('setups', 'preset', 'out', 'resume', 'device', 'compile')
-# what a results.json from before these settings used
-LATER_SETTINGS = dict(compile=False, scale_lr=False, warmup_steps=0)
+RUN_INDEPENDENT = ('setups', 'preset', 'out', 'resume', 'device',
+                   'compile')   # may differ between runs sharing a folder
+LATER_SETTINGS = dict(compile=False, scale_lr=False,
+                      warmup_steps=0)  # what a results.json from before these settings used
 
 def _comparable(cfg): return json.loads(json.dumps({k: v for k, v in cfg.items() if k not in RUN_INDEPENDENT}))
 
@@ -355,8 +267,8 @@ def previous_run(out, cfg:dict) -> dict:
                                      "results.json; choose an empty or new folder")
         return {}                                        # new, empty, or a run killed before its first results.json
     try: old = json.loads(path.read_text())
-    except ValueError as e: raise ValueError(f"--out {out}: results.json is unreadable ({e}); choose another "
-                                             "folder") from e
+    except ValueError as e:
+        raise ValueError(f"--out {out}: results.json is unreadable ({e}); choose another folder") from e
     a, b = _comparable({**LATER_SETTINGS, **old.get('config', {})}), _comparable(cfg)
     diff = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
     if diff:
@@ -383,14 +295,28 @@ def _point_path(out, name, epoch): return Path(out)/'checkpoints'/f'{name}@{epoc
 
 def _save_point(out, name, model, history, tcfg):
     "Keep the member `name` as it is after epoch `len(history)`: a point of 05's members-quality figure."
-    save_checkpoint(
-        _point_path(out, name, len(history)),
-        dict(model=model.state_dict(), optimizer=None, history=list(history), epoch=len(history), cfg=asdict(tcfg)),
-    )
+    state = dict(model=model.state_dict(), optimizer=None, history=list(history), epoch=len(history), cfg=asdict(tcfg))
+    save_checkpoint(_point_path(out, name, len(history)), state)
 
+def _gates(model, data, tcfg: TrainConfig, features: dict | None) -> list:
+    "How much each class leans on each branch of a gated head (03's `gate_by_class`), on the held-out images."
+    feats, y = cached_features(model, data.x_test, data.y_test, tcfg, features if model.is_frozen else None)
+    gates = gate_by_class(model, [f.float() for f in feats], y, len(data.classes))   # cached features may be bf16
+    return [None if g != g else float(g) for g in gates]
+
+def _log_finished(name: str, entry: dict, history: list, tcfg: TrainConfig, cfg: dict, log):
+    "Log a trained setup's flagged loss spikes, then its accuracies."
+    for sp in entry['loss_spikes']:
+        after = (f", then {'recovered' if sp['recovered'] else 'stayed high'} ({sp['after']:.2f})"
+                 if sp['after'] is not None else '')
+        log(f"{name}: FLAG: validation loss jumped {sp['loss'] / sp['before']:.1f}x at epoch {sp['epoch']} "
+            f"({sp['before']:.2f} -> {sp['loss']:.2f})" + after)
+    log(f"{name}" + (f" (seed {tcfg.seed})" if tcfg.seed != cfg['seed'] else '') + f": val_acc {entry['val_acc']:.2f}% "
+        f"(held out), test_acc {entry['test_acc']:.2f}% after {len(history)} epoch(s), {entry['seconds']:.1f} s")
+
+# %% ../nbs/06b_experiment.ipynb #0f0f3662
 def train_setup(name:str, data, cfg:dict, out, log=print, progress=True, members:dict|None=None,
-                features:dict|None=None,
-                seed:int|None=None, final=None):
+                features:dict|None=None, seed:int|None=None, final=None):
     """Train setup `name` on `data`, whose test split is the held-out validation split; score `final`'s test split once.
     Checkpoints go to `out/checkpoints` (none when `out` is None or `seed` is an extra seed); a baseline also keeps a
     copy after each epoch of `cfg['member_points']`. Return (its results.json entry, predictions, model), the
@@ -418,17 +344,15 @@ def train_setup(name:str, data, cfg:dict, out, log=print, progress=True, members
     history = list(done)
     for i, p in enumerate([*points, tcfg.epochs]):     # members stop at each point, so that a copy of them can be kept
         if len(history) >= p and p < tcfg.epochs:          # passed in an interrupted run: its copy is there, or lost
-            if not _point_path(out, name, p).exists(): log(f"{name}: the copy after epoch {p} was not kept before the "
-                                                           "interruption")
+            if not _point_path(out, name, p).exists():
+                log(f"{name}: the copy after epoch {p} was not kept before the interruption")
             continue
         history = fit(model, data, tcfg, ckpt_path=ckpt, resume=resume or i > 0 or bool(history), progress=progress,
                       features=features, stop_after=p)
         if p < tcfg.epochs: _save_point(out, name, model, history, tcfg)
     if ckpt is not None: slim_checkpoint(ckpt)           # finished: the optimiser's state is no longer needed
-    ev = {
-        "val": evaluate(model, data, tcfg, features=features),
-        "test": evaluate(model, final, tcfg, features=features),
-    }
+    ev = {'val': evaluate(model, data, tcfg, features=features),
+          'test': evaluate(model, final, tcfg, features=features)}
     s = SETUPS[name]
     entry = dict(val_acc=float(ev['val']['acc']), test_acc=float(ev['test']['acc']), init=init_of(name, cfg['weights']),
                  epochs=tcfg.epochs, lr=tcfg.lr, schedule=tcfg.schedule, seed=tcfg.seed, history=history,
@@ -436,31 +360,12 @@ def train_setup(name:str, data, cfg:dict, out, log=print, progress=True, members
                  seconds=time.perf_counter() - t0 + sum(h['seconds'] for h in done))
     if s.controls: entry['controls'] = s.controls
     if dev.type == 'cuda': entry['peak_gpu_mib'] = torch.cuda.max_memory_allocated(dev) / 2**20
-    # how much each class leans on each branch (03's gate_by_class)
-    if isinstance(model.head, GatedHead):
-        feats, y = cached_features(model, data.x_test, data.y_test, tcfg, features if model.is_frozen else None)
-        # float: cached features may be bf16
-        gates = gate_by_class(model, [f.float() for f in feats], y, len(data.classes))
-        entry['gate_by_class'] = [None if g != g else float(g) for g in gates]
-    for sp in entry['loss_spikes']:
-        log(
-            f"{name}: FLAG: validation loss jumped {sp['loss'] / sp['before']:.1f}x at epoch {sp['epoch']} "
-            f"({sp['before']:.2f} -> {sp['loss']:.2f})"
-            + (
-                f", then {'recovered' if sp['recovered'] else 'stayed high'} ({sp['after']:.2f})"
-                if sp["after"] is not None
-                else ""
-            )
-        )
-    log(
-        f"{name}"
-        + (f" (seed {tcfg.seed})" if tcfg.seed != cfg["seed"] else "")
-        + f": val_acc {entry['val_acc']:.2f}% (held out), test_acc {entry['test_acc']:.2f}% after {len(history)} "
-          f"epoch(s), {entry['seconds']:.1f} s"
-    )
+    if isinstance(model.head, GatedHead): entry['gate_by_class'] = _gates(model, data, tcfg, features)
+    _log_finished(name, entry, history, tcfg, cfg, log)
     preds = {k: v['preds'].to(torch.int8) for k, v in ev.items()}
     return entry, preds, model
 
+# %% ../nbs/06b_experiment.ipynb #0d3f1532
 def train_seeds(name:str, data, cfg:dict, out, log=print, progress=True, members:dict|None=None,
                 features:dict|None=None,
                 final=None, seeds=None):
@@ -471,11 +376,10 @@ def train_seeds(name:str, data, cfg:dict, out, log=print, progress=True, members
     entry, _, model = runs[0]
     preds = {k: torch.stack([r[1][k] for r in runs]) for k in ('val', 'test')}
     if len(runs) > 1:
-        entry = dict(
-            entry,
-            seeds=[dict(seed=s, val_acc=r[0]["val_acc"], test_acc=r[0]["test_acc"]) for s, r in zip(seeds, runs)],
-            seconds=sum(r[0]["seconds"] for r in runs),
-        )
+        entry = dict(entry,
+                     seeds=[dict(seed=s, val_acc=r[0]['val_acc'], test_acc=r[0]['test_acc']) for s,
+                            r in zip(seeds, runs)],
+                     seconds=sum(r[0]['seconds'] for r in runs))
         for k in ('val_acc', 'test_acc'):
             st = seed_summary(r[0][k] for r in runs)
             entry.update({k: st['mean'], f'{k}_sd': st['sd']})
@@ -513,17 +417,9 @@ def run_reference(name:str, models:dict, data, cfg:dict, log=print, final=None):
         f"{name} (average of {' and '.join(members)} logits): val_acc {float(ev['val']['acc']):.2f}%, test_acc "
         f"{float(ev['test']['acc']):.2f}%"
     )
-    return (
-        dict(
-            val_acc=float(ev["val"]["acc"]),
-            test_acc=float(ev["test"]["acc"]),
-            init="members",
-            members=list(members),
-            seconds=time.perf_counter() - t0,
-        ),
-        {k: v["preds"].to(torch.int8)[None] for k, v in ev.items()},
-    )
-
+    return (dict(val_acc=float(ev['val']['acc']), test_acc=float(ev['test']['acc']), init='members',
+                 members=list(members),
+                 seconds=time.perf_counter() - t0), {k: v['preds'].to(torch.int8)[None] for k, v in ev.items()})
 
 # %% ../nbs/06b_experiment.ipynb #185c8229
 def _best(entries:dict, names) -> str|None:
@@ -541,11 +437,11 @@ def comparison_plan(entries:dict) -> dict:
     for n in fusions:
         frozen, ctrl = is_frozen_setup(n), _best(entries, member_controls(n))
         if ctrl and frozen:
-            why = 'the same head, epochs, lr and seeds on the better member alone'
-            plan[f'{n} vs re-headed member'] = (n, ctrl, why)
+            plan[f'{n} vs re-headed member'] = (n, ctrl,
+                                                'the same head, epochs, lr and seeds on the better member alone')
         if ctrl and not frozen:
-            plan[f'{n} vs fine-tuned member'] = (n, ctrl, 'the same blocks, head kind, epochs and lr on the better '
-                                                          'member alone')
+            plan[f'{n} vs fine-tuned member'] = (n, ctrl,
+                                                 'the same blocks, head kind, epochs and lr on the better member alone')
         for r in refs: plan[f"{n} vs {r.replace('_', ' ')}"] = (n, r, 'no training: the free reference')
         if frozen and member: plan[f'{n} vs best member'] = (n, member, 'none: the member trained fewer epochs')
     for n in fusions:
@@ -557,8 +453,8 @@ def comparison_plan(entries:dict) -> dict:
     if best:
         ctrl = _best(entries, member_controls(best))
         if ctrl:
-            why = 'the fusion picked on the held-out split, against its control'
-            plan['best fusion vs its control'] = (best, ctrl, why)
+            plan['best fusion vs its control'] = (best, ctrl,
+                                                  'the fusion picked on the held-out split, against its control')
         for r in refs:
             plan[f"best fusion vs {r.replace('_', ' ')}"] = (best, r, 'the fusion picked on the held-out split')
     return plan
@@ -569,6 +465,7 @@ def run_comparisons(entries:dict, preds:dict, y_test) -> dict:
     return {k: dict(a=a, b=b, control=why, **paired_seeds(y_test, preds[a]['test'], preds[b]['test']))
             for k, (a, b, why) in comparison_plan(entries).items() if a in preds and b in preds}
 
+# %% ../nbs/06b_experiment.ipynb #877fb68a
 def member_point(epoch:int, dev, final, cfg:dict, out, log=print, progress=False) -> dict:
     """The frozen fusions, their re-headed controls and the logit average built from the members as they were after
     `epoch` (05's members-quality figure): accuracies (mean and sd over `cfg['point_seeds']` seeds) and comparisons."""
@@ -583,15 +480,13 @@ def member_point(epoch:int, dev, final, cfg:dict, out, log=print, progress=False
     for r in REFERENCES: entries[r], preds[r] = run_reference(r, members, dev, cfg, log, final)
     seeds = [cfg['seed'] + i for i in range(cfg['point_seeds'])]
     for name in [n for n in POINT_SETUPS if n in cfg['setups']]:
-        e, preds[name], _ = train_seeds(
-            name, dev, cfg, None, lambda *a: None, progress, members, features, final, seeds
-        )
+        e, preds[name], _ = train_seeds(name, dev, cfg, None, lambda *a: None, progress, members, features, final,
+                                        seeds)
         entries[name] = {k: e[k] for k in ('val_acc', 'test_acc', 'val_acc_sd', 'test_acc_sd', 'seeds') if k in e}
         log(f"  members after epoch {epoch}: {name}: val_acc {e['val_acc']:.2f}%, test_acc {e['test_acc']:.2f}% "
             f"({len(seeds)} seeds)")
     return dict(epoch=epoch, seeds=len(seeds), setups=entries,
                 comparisons=run_comparisons(entries, preds, final.y_test), seconds=time.perf_counter() - t0)
-
 
 # %% ../nbs/06b_experiment.ipynb #33071864
 def spread_indices(y, n:int) -> list:
@@ -639,45 +534,33 @@ def gradcam_check(data, models:dict, img_size:int, n:int=256, frac:float=0.1, de
     baselines = fusion_baselines(data, models, img_size, device=device) if baselines is None else baselines
     res, branches = {}, {}
     for name, m in models.items():                    # one model on the device at a time
-        res.update(
-            deletion_check(
-                {name: m.to(device)},
-                data.x_test[idx],
-                data.y_test[idx],
-                img_size=img_size,
-                frac=frac,
-                baselines=baselines,
-            )
-        )
+        res.update(deletion_check({name: m.to(device)}, data.x_test[idx], data.y_test[idx], img_size=img_size,
+                                  frac=frac,
+                                  baselines=baselines))
         if len(cam_layers(m)) > 1:
-            branches[name] = branch_shares(
-                m, data.x_test[idx], data.y_test[idx], baselines.get(name), img_size=img_size
-            )
+            branches[name] = branch_shares(m, data.x_test[idx], data.y_test[idx], baselines.get(name),
+                                           img_size=img_size)
         m.cpu()
     return dict(n_images=len(idx), img_size=img_size, frac=frac, target='the true class',
                 fill='the mean colour (0 after ImageNet normalisation)', baseline=baseline_text(data),
                 models=res, branches=branches)
 
+# %% ../nbs/06b_experiment.ipynb #7890e6c8
 def write_figures(out, results:dict, predictions:dict, data, models:dict, img_size:int, log=print, n_images=16,
                   baselines:dict|None=None) -> list:
     "Write the run's figures to `out/figures`; return the paths written."
     figdir, done, setups = Path(out)/'figures', [], results['setups']
     y_true, classes = predictions['y_true'], predictions['classes']
     best = best_fusion(results)
-    drawn = (
-        next((n for n in setups if n in SETUPS and SETUPS[n].pipeline), None)
-        or best
-        or next(n for n in setups if n in SETUPS)
-    )
+    drawn = next((n for n in setups if n in SETUPS and SETUPS[n].pipeline),
+                 None) or best or next(n for n in setups if n in SETUPS)
     jobs = [('samples', lambda: show_samples(data)),
             ('pipeline', lambda: plot_pipeline(drawn, img_size=img_size)),
             ('curves', lambda: plot_curves(results))]
     if results.get('points'): jobs.append(('members_quality', lambda: plot_member_points(results)))
-    jobs += [
-        (f"confusion_{n}", (lambda n=n: plot_confusion(y_true, predictions["setups"][n], classes, title=n)))
-        for n in setups
-        if n not in CONTROLS
-    ]
+    jobs += [(f'confusion_{n}',
+              (lambda n=n: plot_confusion(y_true, predictions['setups'][n], classes,
+                                          title=n))) for n in setups if n not in CONTROLS]
     idx = spread_indices(y_true, n_images)
     if best:
         jobs.append(
@@ -695,15 +578,9 @@ def write_figures(out, results:dict, predictions:dict, data, models:dict, img_si
         def cam():
             _check_cam_size(img_size)
             from fusion_nb.gradcam import gradcam_figure
-            return gradcam_figure(
-                cam_models(results, models),
-                data.x_test[idx[:4]],
-                data.y_test[idx[:4]],
-                classes,
-                img_size=img_size,
-                baselines=baselines,
-                baseline_text=baseline_text(data),
-            )
+            return gradcam_figure(cam_models(results, models), data.x_test[idx[:4]], data.y_test[idx[:4]], classes,
+                                  img_size=img_size,
+                                  baselines=baselines, baseline_text=baseline_text(data))
         jobs.append(('gradcam', cam))
     for name, make in jobs:
         try: done.append(save_figure(make(), figdir/f'{name}.png'))
@@ -736,18 +613,12 @@ def _log_estimate(cfg: dict, log):
     "On a CPU, log the run's estimated minutes (`estimate_seconds`)."
     est = estimate_seconds(cfg)
     near = min(CPU_SPEEDS, key=lambda s: abs(s - cfg['img_size']))
-    log(
-        f"estimate for a 2-core CPU, from the speeds in bench/results/train.md and results/cpu: about "
+    log(f"estimate for a 2-core CPU, from the speeds in bench/results/train.md and results/cpu: about "
         f"{sum(est.values()) / 60:.0f} min of training and evaluation ("
-        + ", ".join(f"{k} {v / 60:.0f}" for k, v in est.items())
-        + " min)"
-        + (
-            f"; a guess at {cfg['img_size']} px, scaled from the {near} px speeds"
-            if _speeds_at(cfg["img_size"], CPU_SPEEDS)[1]
-            else ""
-        )
-        + ("; consider --preset cpu" if cfg["img_size"] >= 128 else "")
-    )
+        + ', '.join(f"{k} {v / 60:.0f}" for k, v in est.items()) + " min)"
+        + (f"; a guess at {cfg['img_size']} px, scaled from the {near} px speeds"
+           if _speeds_at(cfg['img_size'],
+                         CPU_SPEEDS)[1] else '') + ("; consider --preset cpu" if cfg['img_size'] >= 128 else ''))
 
 def _split_data(run: CaseStudyRun):
     "Load the data and hold out the validation split; a clear error if too little is left to train on."
@@ -764,10 +635,9 @@ def _split_data(run: CaseStudyRun):
         f"{len(run.final.y_test):,} test images, {len(ds.classes)} classes" +
         ('' if n_val else '; no held-out split (--n-val 0): the test set is also the validation set'))
     if cfg['batch_size'] > len(run.dev_ds.y_train):
-        raise ValueError(
-            f"--batch-size {cfg['batch_size']} is larger than the training set ({len(run.dev_ds.y_train):,} "
-            "images); give a smaller --batch-size or a larger --train-limit"
-        )
+        raise ValueError(f"--batch-size {cfg['batch_size']} is larger than the training set "
+                         f"({len(run.dev_ds.y_train):,} "
+                         "images); give a smaller --batch-size or a larger --train-limit")
 
 def prepare_run(cfg: dict, quiet: bool = False) -> CaseStudyRun:
     "Everything a run checks before it writes a file: settings, device, data, weights, and what `--out` holds."
@@ -779,17 +649,12 @@ def prepare_run(cfg: dict, quiet: bool = False) -> CaseStudyRun:
     if env['device'] == 'cpu': _log_estimate(cfg, log)
     _split_data(run)
     check_weights(cfg)
-    log(
-        f"weights: {cfg['weights'] or 'none (random initialisation)'}; {cfg['img_size']} px, batch "
+    log(f"weights: {cfg['weights'] or 'none (random initialisation)'}; {cfg['img_size']} px, batch "
         f"{cfg['batch_size']}; "
         f"{cfg['epochs']} epoch(s) at lr {cfg['lr']:g} ({cfg['schedule']})"
-        + (
-            f"; members-first: {cfg['fusion_epochs']} epoch(s), new heads on frozen features at lr {cfg['head_lr']:g} "
-            f"({HEAD_RECIPE['schedule']}, {cfg['seeds']} seeds), fine-tuning at lr {cfg['fusion_lr']:g} (constant)"
-            if any(n in MEMBERS_FIRST for n in cfg["setups"])
-            else ""
-        )
-    )
+        + (f"; members-first: {cfg['fusion_epochs']} epoch(s), new heads on frozen features at lr {cfg['head_lr']:g} "
+           f"({HEAD_RECIPE['schedule']}, {cfg['seeds']} seeds), fine-tuning at lr {cfg['fusion_lr']:g} (constant)"
+           if any(n in MEMBERS_FIRST for n in cfg['setups']) else ''))
     run.finished = previous_run(run.out, cfg)
     return run
 
@@ -848,9 +713,8 @@ def train_run(run: CaseStudyRun, progress: bool = True):
                                               features=run.features, final=run.final)
             models[name] = model.cpu()                        # kept for members, references and figures, off the GPU
             if SETUPS[name].scales:                           # the scales of the two trained branches (03), held out
-                feats, _ = cached_features(
-                    model, run.dev_ds.x_test, run.dev_ds.y_test, train_config(cfg, name), run.features
-                )
+                feats, _ = cached_features(model, run.dev_ds.x_test, run.dev_ds.y_test, train_config(cfg, name),
+                                           run.features)
                 run.results['feature_scales'] = dict(images=f"{len(run.dev_ds.y_test):,} held-out images",
                                                      **feature_scales(feats, list(model.backbones)))
         run.seed_preds[name] = preds; save_preds(out, name, preds)
@@ -902,23 +766,10 @@ def run_case_study(setups=None, preset:str='paper', data=None, img_size:int=None
     """Run the case study's setups and write results.json, table.md, predictions.json, checkpoints, figures and
     gradcam.json to `out`: prepare (nothing written), open the folder (and restore what finished), train, compare,
     draw."""
-    cfg = resolve_config(
-        preset,
-        setups=setups,
-        data=data,
-        img_size=img_size,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        train_limit=train_limit,
-        test_limit=test_limit,
-        pretrained=pretrained,
-        device=device,
-        seed=seed,
-        out=out,
-        resume=resume,
-        **settings,
-    )
+    cfg = resolve_config(preset, setups=setups, data=data, img_size=img_size, epochs=epochs, batch_size=batch_size,
+                         lr=lr,
+                         train_limit=train_limit, test_limit=test_limit, pretrained=pretrained, device=device,
+                         seed=seed, out=out, resume=resume, **settings)
     run = prepare_run(cfg, quiet)
     open_run(run)
     train_run(run, progress)

@@ -11,15 +11,9 @@ import torch
 from matplotlib.patches import FancyBboxPatch, Patch, Rectangle
 from torch import nn
 
-from fusion_nb.backbones import (
-    DEFAULT_WEIGHTS,
-    DISPLAY_NAMES,
-    Backbone,
-    check_backbone_name,
-    count_params,
-    get_weights,
-    make_backbone,
-)
+from .backbones import (DEFAULT_WEIGHTS, DISPLAY_NAMES, Backbone, check_backbone_name, count_params,
+                                 get_weights,
+                                 make_backbone)
 
 # %% auto #0
 __all__ = ['HEADS', 'INITS', 'FINETUNE_BLOCKS', 'SETUPS', 'CASE_STUDY_SETUPS', 'MEMBERS_FIRST', 'CONTROLS', 'REFERENCES',
@@ -125,12 +119,9 @@ class GatedHead(nn.Module):
 
     def describe(self) -> list[str]:
         "The head's layers as short lines (what `plot_pipeline` draws)."
-        return [f"h{i + 1} = tanh({layer_text(l)})" for i, l in enumerate(self.branch)] + [
-            f"z = σ({layer_text(self.gate)}) on concat",
-            "h = z·h1 + (1−z)·h2",
-            layer_text(self.drop),
-            layer_text(self.out),
-        ]
+        return [f'h{i + 1} = tanh({layer_text(l)})' for i, l in enumerate(self.branch)] + [
+            f'z = σ({layer_text(self.gate)}) on concat', 'h = z·h1 + (1−z)·h2', layer_text(self.drop),
+                layer_text(self.out)]
 
 # %% ../nbs/03_fusion.ipynb #62b5ec3b
 def _gated_head(model) -> GatedHead:
@@ -164,14 +155,8 @@ def plot_gate_by_class(gates, classes=None, branches=('ResNet50', 'MobileNetV2')
     if ax is None: fig, ax = plt.subplots(figsize=(9.5, 2.8))
     else: fig = ax.figure
     ax.bar(classes, gates.numpy(), color='tab:blue', label=f'share of {branches[0]}')
-    ax.bar(
-        classes,
-        (1 - gates).numpy(),
-        bottom=gates.numpy(),
-        color="tab:green",
-        alpha=0.35,
-        label=f"share of {branches[1]}",
-    )
+    ax.bar(classes, (1 - gates).numpy(), bottom=gates.numpy(), color='tab:green', alpha=0.35,
+           label=f'share of {branches[1]}')
     ax.axhline(0.5, color='0.3', lw=0.8, ls='--')
     ax.set_ylim(0, 1); ax.set_ylabel('mean gate z')
     ax.tick_params(axis='x', labelrotation=30)
@@ -200,13 +185,9 @@ class FusionModel(nn.Module):
     def __repr__(self):
         t, n = count_params(self)
         name = self.setup.name if self.setup is not None else 'custom'
-        return "\n".join(
-            [
-                f"FusionModel({name}: trainable {t:,} of {n:,} parameters",
-                *(f"  {b!r}" for b in self.backbones.values()),
-                f"  head {type(self.head).__name__})",
-            ]
-        )
+        return '\n'.join([f'FusionModel({name}: trainable {t:,} of {n:,} parameters',
+                          *(f'  {b!r}' for b in self.backbones.values()),
+                          f'  head {type(self.head).__name__})'])
 
 # %% ../nbs/03_fusion.ipynb #8780df5a
 HEADS = ('linear', 'concat', 'projected', 'gated')
@@ -236,142 +217,60 @@ class Setup:
 
 _BOTH = ('resnet50', 'mobilenetv2')
 _FROZEN = {b: 0 for b in _BOTH}
-SETUPS = {
-    s.name: s
-    for s in [
-        Setup(
-            "resnet50",
-            {"resnet50": "all"},
-            "linear",
-            "ResNet50 fine-tuned end to end, new linear classifier (case study baseline)",
-        ),
-        Setup(
-            "mobilenetv2",
-            {"mobilenetv2": "all"},
-            "linear",
-            "MobileNetV2 fine-tuned end to end, new linear classifier (case study baseline)",
-        ),
-        Setup(
-            "fusion_frozen", dict(_FROZEN), "concat", "both backbones frozen, concatenated features, case study head"
-        ),
-        Setup(
-            "fusion_finetune",
-            dict(FINETUNE_BLOCKS),
-            "concat",
-            "last stage of each backbone trainable (ResNet50 layer4, MobileNetV2 features.16-18), case study head",
-            pipeline=True,
-        ),
-        Setup(
-            "fusion_aligned_frozen",
-            dict(_FROZEN),
-            "projected",
-            "both frozen; each branch projected to 512 + LayerNorm before the MLP",
-        ),
-        Setup("fusion_gated_frozen", dict(_FROZEN), "gated", "both frozen; gated multimodal unit (GMU) fusion"),
-        Setup(
-            "fusion_aligned_finetune",
-            dict(FINETUNE_BLOCKS),
-            "projected",
-            "same blocks as fusion_finetune; projected + LayerNorm head",
-        ),
-        Setup("fusion_gated_finetune", dict(FINETUNE_BLOCKS), "gated", "same blocks as fusion_finetune; GMU head"),
-        Setup(
-            "fusion_full",
-            {b: "all" for b in _BOTH},
-            "concat",
-            "both backbones trained end to end (every block), case study head",
-        ),
-        Setup(
-            "members_frozen",
-            dict(_FROZEN),
-            "concat",
-            "backbones of this run's trained resnet50 and mobilenetv2, frozen; case study head",
-            "members",
-            point=True,
-            style=("tab:blue", "o"),
-            scales=True,
-        ),
-        Setup(
-            "members_aligned_frozen",
-            dict(_FROZEN),
-            "projected",
-            "the trained baselines' backbones, frozen; projected + LayerNorm head",
-            "members",
-            point=True,
-            style=("tab:orange", "s"),
-        ),
-        Setup(
-            "members_gated_frozen",
-            dict(_FROZEN),
-            "gated",
-            "the trained baselines' backbones, frozen; GMU head",
-            "members",
-            point=True,
-            style=("tab:green", "^"),
-        ),
-        Setup(
-            "members_finetune",
-            dict(FINETUNE_BLOCKS),
-            "concat",
-            "the trained baselines' backbones, last stage of each fine-tuned further; case study head",
-            "members",
-        ),
-        # controls: each is a members-first setup with exactly one thing taken away or changed
-        *[
-            Setup(
-                f"reheaded_{b}",
-                {b: 0},
-                "concat",
-                f"control: the trained {DISPLAY_NAMES[b]} backbone alone, frozen, a new head of the case study's kind",
-                "members",
+
+# %% ../nbs/03_fusion.ipynb #fbbd85e8
+SETUPS = {s.name: s for s in [
+    Setup('resnet50', {'resnet50': 'all'}, 'linear',
+          'ResNet50 fine-tuned end to end, new linear classifier (case study baseline)'),
+    Setup('mobilenetv2', {'mobilenetv2': 'all'}, 'linear',
+          'MobileNetV2 fine-tuned end to end, new linear classifier (case study baseline)'),
+    Setup('fusion_frozen', dict(_FROZEN), 'concat', 'both backbones frozen, concatenated features, case study head'),
+    Setup('fusion_finetune', dict(FINETUNE_BLOCKS), 'concat',
+          "last stage of each backbone trainable (ResNet50 layer4, MobileNetV2 features.16-18), case study head",
+          pipeline=True),
+    Setup('fusion_aligned_frozen', dict(_FROZEN), 'projected',
+          'both frozen; each branch projected to 512 + LayerNorm before the MLP'),
+    Setup('fusion_gated_frozen', dict(_FROZEN), 'gated', 'both frozen; gated multimodal unit (GMU) fusion'),
+    Setup('fusion_aligned_finetune', dict(FINETUNE_BLOCKS), 'projected',
+          'same blocks as fusion_finetune; projected + LayerNorm head'),
+    Setup('fusion_gated_finetune', dict(FINETUNE_BLOCKS), 'gated', 'same blocks as fusion_finetune; GMU head'),
+    Setup('fusion_full', {b: 'all' for b in _BOTH}, 'concat',
+          'both backbones trained end to end (every block), case study head'),
+    Setup('members_frozen', dict(_FROZEN), 'concat',
+          "backbones of this run's trained resnet50 and mobilenetv2, frozen; case study head", 'members',
+          point=True, style=('tab:blue', 'o'), scales=True),
+    Setup('members_aligned_frozen', dict(_FROZEN), 'projected',
+          "the trained baselines' backbones, frozen; projected + LayerNorm head", 'members',
+          point=True, style=('tab:orange', 's')),
+    Setup('members_gated_frozen', dict(_FROZEN), 'gated', "the trained baselines' backbones, frozen; GMU head",
+          'members',
+          point=True, style=('tab:green', '^')),
+    Setup('members_finetune', dict(FINETUNE_BLOCKS), 'concat',
+          "the trained baselines' backbones, last stage of each fine-tuned further; case study head", 'members'),
+    # controls: each is a members-first setup with exactly one thing taken away or changed
+    *[Setup(f'reheaded_{b}', {b: 0}, 'concat',
+            f"control: the trained {DISPLAY_NAMES[b]} backbone alone, frozen, a new head of the case study's kind",
+            'members',
                 controls="the frozen fusions: the same new head, cached features, epochs, lr and seeds, on one "
                          "member's features",
-                point=True,
-                style=({"resnet50": "0.45", "mobilenetv2": "0.7"}[b], "x"),
-            )
-            for b in _BOTH
-        ],
-        *[
-            Setup(
-                f"finetuned_{b}",
-                {b: FINETUNE_BLOCKS[b]},
-                "concat",
-                f"control: the trained {DISPLAY_NAMES[b]} backbone alone, its last stage fine-tuned, a new head",
-                "members",
-                controls="members_finetune: the same blocks, head kind, epochs and lr, on one member",
-            )
-            for b in _BOTH
-        ],
-        Setup(
-            "members_frozen_naive",
-            dict(_FROZEN),
-            "concat",
-            "members_frozen frozen the naive way: requires_grad=False, BatchNorm left in train()",
-            "members",
-            controls="members_frozen: everything the same but how the backbones are frozen",
-            freeze="naive",
-            versus=(
-                "our freeze vs naive freeze",
-                "members_frozen",
-                "BatchNorm left in train() while frozen, all else equal",
-            ),
-        ),
-        Setup(
-            "members_frozen_case_study",
-            dict(_FROZEN),
-            "concat",
-            "members_frozen trained with the case study's recipe (constant lr 1e-4)",
-            "members",
-            controls="members_frozen: everything the same but the head's learning-rate recipe",
-            recipe="case_study",
-            versus=(
-                "our head recipe vs the case study's",
-                "members_frozen",
-                "the constant lr 1e-4 of the case study, all else equal",
-            ),
-        ),
-    ]
-}
+            point=True, style=({'resnet50': '0.45', 'mobilenetv2': '0.7'}[b], 'x'))
+      for b in _BOTH],
+    *[Setup(f'finetuned_{b}', {b: FINETUNE_BLOCKS[b]}, 'concat',
+            f"control: the trained {DISPLAY_NAMES[b]} backbone alone, its last stage fine-tuned, a new head",
+            'members', controls="members_finetune: the same blocks, head kind, epochs and lr, on one member")
+      for b in _BOTH],
+    Setup('members_frozen_naive', dict(_FROZEN), 'concat',
+          "members_frozen frozen the naive way: requires_grad=False, BatchNorm left in train()",
+          'members', controls='members_frozen: everything the same but how the backbones are frozen', freeze='naive',
+          versus=('our freeze vs naive freeze', 'members_frozen',
+                  'BatchNorm left in train() while frozen, all else equal')),
+    Setup('members_frozen_case_study', dict(_FROZEN), 'concat',
+          "members_frozen trained with the case study's recipe (constant lr 1e-4)",
+          'members', controls="members_frozen: everything the same but the head's learning-rate recipe",
+              recipe='case_study',
+          versus=("our head recipe vs the case study's", 'members_frozen',
+                  'the constant lr 1e-4 of the case study, all else equal')),
+]}
 CASE_STUDY_SETUPS = ('resnet50', 'mobilenetv2', 'fusion_frozen', 'fusion_finetune')
 MEMBERS_FIRST = tuple(n for n, s in SETUPS.items() if s.init == 'members' and not s.controls)
 CONTROLS = tuple(n for n, s in SETUPS.items() if s.controls)
@@ -379,6 +278,8 @@ REFERENCES = {'logit_average': ('resnet50', 'mobilenetv2')}
 REFERENCE_STYLE = {'logit_average': ('tab:red', 'D')}
 SETUP_NAMES = (*SETUPS, *REFERENCES)   # every name `fusion_nb_run --setups` accepts
 POINT_SETUPS = tuple(n for n, s in SETUPS.items() if s.point)        # what 05's members-quality points build
+
+# %% ../nbs/03_fusion.ipynb #361a7a5b
 POINT_STYLE = {**{n: s.style for n, s in SETUPS.items() if s.point}, **REFERENCE_STYLE}
 
 # %% ../nbs/03_fusion.ipynb #8bef3b61
@@ -392,8 +293,9 @@ def make_head(kind: str, in_dims, n_classes: int = 10) -> nn.Module:
     "A head of `kind` ('linear', 'concat', 'projected', 'gated') for features of sizes `in_dims`."
     in_dims = tuple(in_dims)
     if kind == 'linear':
-        if len(in_dims) != 1: raise ValueError(f"the 'linear' head takes one backbone, got {len(in_dims)}; use "
-                                               "'concat', 'projected' or 'gated'")
+        if len(in_dims) != 1:
+            raise ValueError(f"the 'linear' head takes one backbone, got {len(in_dims)}; use 'concat', 'projected' or "
+                             "'gated'")
         return LinearHead(in_dims[0], n_classes)
     if kind == 'concat': return ConcatHead(in_dims, n_classes=n_classes)
     if kind == 'projected': return ProjectedHead(in_dims, n_classes=n_classes)
@@ -419,14 +321,15 @@ def architecture(setup: str | Setup, n_classes: int = 10) -> FusionModel:
     "A setup's model with random weights, whatever its `init`: the shape to load a checkpoint into, or to draw."
     return build_model(replace(get_setup(setup), init='pretrained'), weights=None, n_classes=n_classes)
 
+# %% ../nbs/03_fusion.ipynb #ba68c069
 def build_model(setup: str | Setup, weights: str | None = DEFAULT_WEIGHTS, n_classes: int = 10,
                 progress: bool = True, members: dict | None = None) -> FusionModel:
     """The `FusionModel` of a setup: backbones with ImageNet `weights` (None: random), or copies of the trained
     `members`' backbones."""
     s = get_setup(setup)
     if not s.backbones: raise ValueError(f'setup {s.name!r} has no backbones')
-    if s.init not in INITS: raise ValueError(f"setup {s.name!r}: init must be one of {', '.join(INITS)}, got "
-                                             f"{s.init!r}")
+    if s.init not in INITS:
+        raise ValueError(f"setup {s.name!r}: init must be one of {', '.join(INITS)}, got {s.init!r}")
     names = [check_backbone_name(n) for n in s.backbones]
     if s.init == 'members':
         bbs = {}
@@ -540,14 +443,7 @@ def plot_pipeline(model_or_setup, img_size: int = 224):
     t, n = count_params(model)
     name = model.setup.name if model.setup is not None else 'model'
     ax.set_title(f'{name}: trainable {t:,} of {n:,} parameters', fontsize=11)
-    ax.legend(
-        handles=[
-            Patch(fc="tab:orange", ec="0.4", label="trainable block"),
-            Patch(fc="lightgrey", ec="0.4", label="frozen block"),
-        ],
-        loc="upper left",
-        fontsize=8,
-        frameon=False,
-        ncols=2,
-    )
+    ax.legend(handles=[Patch(fc='tab:orange', ec='0.4', label='trainable block'),
+                       Patch(fc='lightgrey', ec='0.4', label='frozen block')],
+              loc='upper left', fontsize=8, frameon=False, ncols=2)
     return fig

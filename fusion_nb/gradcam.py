@@ -81,6 +81,7 @@ def check_spatial(activations: torch.Tensor, name: str = 'layer'):
                          "would be blank. The backbones' last layers have stride 32: upsample the images to at least "
                          "64 px (better 224 px, the size they were made for) before computing Grad-CAM.")
 
+# %% ../nbs/06_gradcam.ipynb #e361bec7
 def gradcam(model: nn.Module, images: torch.Tensor, targets=None, layer: nn.Module | None = None) -> np.ndarray:
     "Normalised Grad-CAM maps `N×H×W` of `model` on `images` for `targets` (class per image; None: the top class)."
     layer = default_layer(model) if layer is None else layer
@@ -137,15 +138,17 @@ def _baselines(baseline, names: Sequence[str], feats: Sequence[torch.Tensor]) ->
     if baseline is None: return [torch.zeros_like(f[0]) for f in feats]
     if isinstance(baseline, dict):
         missing = [n for n in names if n not in baseline]
-        if missing: raise ValueError(f"baseline lacks the branch(es) {', '.join(missing)}: give one vector per branch "
-                                     f"({', '.join(names)}).")
+        if missing:
+            raise ValueError(f"baseline lacks the branch(es) {', '.join(missing)}: give one vector per branch "
+                             f"({', '.join(names)}).")
         baseline = [baseline[n] for n in names]
     if len(baseline) != len(feats): raise ValueError(f'{len(baseline)} baseline vectors for {len(feats)} branches.')
     out = []
     for n, f, b in zip(names, feats, baseline):
         b = torch.as_tensor(b).to(f.device, f.dtype)
-        if b.shape != f.shape[1:]: raise ValueError(f'the baseline of {n!r} has shape {tuple(b.shape)}; its features '
-                                                    f'have {tuple(f.shape[1:])}.')
+        if b.shape != f.shape[1:]:
+            raise ValueError(f'the baseline of {n!r} has shape {tuple(b.shape)}; its features have '
+                             f'{tuple(f.shape[1:])}.')
         out.append(b)
     return out
 
@@ -160,8 +163,9 @@ def head_parts(head: nn.Module, feats: Sequence[torch.Tensor], targets, baseline
     if len(t) != N: raise ValueError(f'{len(t)} targets for {N} images: give one class index per image.')
     on = list(itertools.product((False, True), repeat=n))       # which branches keep their own features
     inp = [torch.cat([f if s[i] else base[i].expand_as(f) for s in on]) for i, f in enumerate(feats)]
-    # a head may also be a model's method
-    with keep_modes(head) if isinstance(head, nn.Module) else contextlib.nullcontext():
+    with keep_modes(head) if isinstance(head,
+                                        # a head may also be a model's method
+                                        nn.Module) else contextlib.nullcontext():
         if isinstance(head, nn.Module): head.eval()
         out = head(inp).double()
     val = out.reshape(len(on), N, -1)[:, torch.arange(N, device=out.device), t]    # subsets × images
@@ -177,6 +181,7 @@ def head_parts(head: nn.Module, feats: Sequence[torch.Tensor], targets, baseline
         parts[name] = phi.cpu()
     return parts, val[k[(False,) * n]].cpu()
 
+# %% ../nbs/06_gradcam.ipynb #a761cf01
 def branch_parts(model: nn.Module, x: torch.Tensor, targets,
                  baseline=None) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """Each branch's Shapley part of `model`'s target logit on the model input `x`, and the logit with every branch at
@@ -240,8 +245,9 @@ def branch_cams(model: nn.Module, images: torch.Tensor, targets=None, baseline=N
     if hasattr(model, 'features') and hasattr(model, 'head'):
         parts, base = branch_parts(model, images.to(next(model.parameters()).device), t, baseline)
         parts, base = {k: v.numpy() for k, v in parts.items()}, base.numpy()
-    # no features/head split: the whole logit
-    else: parts, base = {k: logit.astype(np.float64) for k in raw}, np.zeros(len(t))
+    else:
+        # no features/head split: the whole logit
+        parts, base = {k: logit.astype(np.float64) for k in raw}, np.zeros(len(t))
     size = tuple(images.shape[-2:])
     combined = (combine(list(raw.values()), size) if len(raw) == 1 else
                 combine(list(raw.values()), size, [parts[k] for k in raw]))
@@ -314,15 +320,15 @@ def _branch_panels(raws: dict[str, np.ndarray], size: tuple[int, int]) -> dict[s
     grid = (max(r.shape[-2] for r in raws.values()), max(r.shape[-1] for r in raws.values()))
     pos = {k: np.maximum(resample(r, grid), 0) for k, r in raws.items()}
     top = np.maximum(np.max([p.max((1, 2)) for p in pos.values()], 0), 1e-12)[:, None, None]
-    up = lambda a: F.interpolate(torch.as_tensor(a)[:, None], size=size, mode="bilinear", align_corners=False)[
-        :, 0
-    ].numpy()
+    up = lambda a: F.interpolate(torch.as_tensor(a)[:, None], size=size, mode='bilinear',
+                                 align_corners=False)[:, 0].numpy()
     return {k: up(p / top) for k, p in pos.items()}
 
 def _preprocess(preprocess: Callable | None, img_size: int) -> Callable:
     "`preprocess`, or by default training's evaluation path: uint8 images to `img_size`, ImageNet-normalised."
     return preprocess or (lambda im: to_model_input(im, img_size, channels_last=False))
 
+# %% ../nbs/06_gradcam.ipynb #b3dd9694
 def gradcam_figure(models: dict[str, nn.Module], images: torch.Tensor, labels, classes: Sequence[str],
                    targets='label', preprocess: Callable | None = None, img_size: int = 224,
                    size: float = 1.7, baselines: dict | None = None,
@@ -337,15 +343,8 @@ def gradcam_figure(models: dict[str, nn.Module], images: torch.Tensor, labels, c
     for name, model in models.items():
         with torch.no_grad(), keep_modes(model):
             preds = model.eval()(x.to(next(model.parameters()).device)).argmax(1).cpu()
-        tg = (
-            targets
-            if not isinstance(targets, str)
-            else labels
-            if targets == "label"
-            else preds
-            if targets == "pred"
-            else None
-        )
+        tg = targets if not isinstance(targets,
+                                       str) else labels if targets == 'label' else preds if targets == 'pred' else None
         if tg is None: raise ValueError(f"targets={targets!r}: use 'label', 'pred' or one class index per image")
         branches = cam_layers(model)
         if len(branches) == 1:
@@ -371,11 +370,9 @@ def gradcam_figure(models: dict[str, nn.Module], images: torch.Tensor, labels, c
             if i == 0: ax.set_title(title, fontsize=9)
     for ax in axs.flat: ax.set_xticks([]); ax.set_yticks([])
     axs[0, 0].set_title('image', fontsize=9)
-    tgt = (
-        {"label": "the true class", "pred": "the predicted class"}.get(targets, "the given targets")
-        if isinstance(targets, str)
-        else "the given targets"
-    )
+    tgt = {'label': 'the true class',
+           'pred': 'the predicted class'}.get(targets,
+                                              'the given targets') if isinstance(targets, str) else 'the given targets'
     fused = any(len(cam_layers(m)) > 1 for m in models.values())
     fig.suptitle(
         f"Grad-CAM for {tgt}" + (f"\npart: Shapley part of the logit, baseline: {baseline_text}" if fused else ""),
@@ -387,9 +384,8 @@ def gradcam_figure(models: dict[str, nn.Module], images: torch.Tensor, labels, c
 # %% ../nbs/06_gradcam.ipynb #af8aa740
 def model_maps(model: nn.Module, x: torch.Tensor, targets=None, baseline=None) -> np.ndarray:
     "One Grad-CAM map per image, at the input's size: the model's own, or for a fusion model its branches combined."
-    return (
-        gradcam(model, x, targets) if len(cam_layers(model)) == 1 else branch_cams(model, x, targets, baseline).combined
-    )
+    return gradcam(model, x,
+                   targets) if len(cam_layers(model)) == 1 else branch_cams(model, x, targets, baseline).combined
 
 def blank_maps(maps: np.ndarray) -> np.ndarray:
     "Which maps are blank (every pixel equal): their 'top pixels' would be a strip chosen by tie order, not by the map."
@@ -402,8 +398,8 @@ def deletion_check(models: dict[str, nn.Module], images: torch.Tensor, labels, p
     """Per model: mean drop of the true class's logit when the top-`frac` pixels by its Grad-CAM are set to `fill`, vs
     two controls."""
     if len(images) != len(labels): raise ValueError(f'{len(images)} images but {len(labels)} labels.')
-    if len(images) < 2: raise ValueError('deletion_check needs at least 2 images (one control uses another image\'s '
-                                         'map).')
+    if len(images) < 2:
+        raise ValueError('deletion_check needs at least 2 images (one control uses another image\'s map).')
     if not 0 < frac < 1: raise ValueError(f'frac must be between 0 and 1 (a share of the pixels), got {frac!r}.')
     preprocess = _preprocess(preprocess, img_size)
     labels, out = torch.as_tensor(labels).long(), {}
@@ -411,9 +407,8 @@ def deletion_check(models: dict[str, nn.Module], images: torch.Tensor, labels, p
     for name, model in models.items():
         dev = next(model.parameters()).device
         xs = [preprocess(images[b]).to(dev) for b in batches]
-        maps = np.concatenate(
-            [model_maps(model, x, labels[b], (baselines or {}).get(name)) for x, b in zip(xs, batches)]
-        )
+        maps = np.concatenate([model_maps(model, x, labels[b], (baselines or {}).get(name)) for x,
+                               b in zip(xs, batches)])
         others = np.roll(maps, 1, axis=0)                       # image i gets the map of image i-1
         drops = []
         for x, b in zip(xs, batches):
@@ -431,6 +426,7 @@ def deletion_check(models: dict[str, nn.Module], images: torch.Tensor, labels, p
                          top_beats_other_map=mean((top > other).double()))
     return out
 
+# %% ../nbs/06_gradcam.ipynb #cfd5f592
 def deletion_table(check: dict, results: dict | None = None) -> pd.DataFrame:
     "`deletion_check`'s numbers (or a run's `gradcam.json`) as a table, with each model's val_acc from `results`."
     models = check.get('models', check)
@@ -451,20 +447,16 @@ def deletion_markdown(check: dict, results: dict | None = None) -> str:
     "`deletion_table` as a markdown table."
     t = deletion_table(check, results)
     fmt = lambda col, v: f'{int(v):,}' if col == 'images' else '—' if v != v else f'{v:.2f}'
-    return "\n".join(
-        [
-            "| " + " | ".join(["model", *t.columns]) + " |",
-            "|---|" + "---:|" * len(t.columns),
-            *("| " + " | ".join([name, *(fmt(c, row[c]) for c in t.columns)]) + " |" for name, row in t.iterrows()),
-        ]
-    )
+    return '\n'.join(['| ' + ' | '.join(['model', *t.columns]) + ' |', '|---|' + '---:|' * len(t.columns),
+                      *('| ' + ' | '.join([name, *(fmt(c, row[c]) for c in t.columns)]) + ' |' for name,
+                        row in t.iterrows())])
 
 def branch_shares(model: nn.Module, images: torch.Tensor, labels, baseline=None, preprocess: Callable | None = None,
                   img_size: int = 224, batch_size: int = 64) -> dict:
     """Per branch of a fusion model: its mean Shapley part of the true class's logit and the share of images where that
     part is the largest; the mean logit and baseline logit."""
-    if len(cam_layers(model)) < 2: raise ValueError(f'{type(model).__name__} has one branch: branch_shares needs a '
-                                                    'fusion model.')
+    if len(cam_layers(model)) < 2:
+        raise ValueError(f'{type(model).__name__} has one branch: branch_shares needs a fusion model.')
     preprocess = _preprocess(preprocess, img_size)
     labels, dev, parts, bases = torch.as_tensor(labels).long(), next(model.parameters()).device, {}, []
     for i in range(0, len(images), batch_size):
@@ -474,15 +466,9 @@ def branch_shares(model: nn.Module, images: torch.Tensor, labels, baseline=None,
     parts = {k: torch.cat(v) for k, v in parts.items()}
     base, table = torch.cat(bases), torch.stack(list(parts.values()))            # branches × images
     top = table.argmax(0)
-    return dict(
-        n=len(base),
-        mean_logit=(table.sum(0) + base).mean().item(),
-        mean_base=base.mean().item(),
-        parts={
-            k: dict(mean_part=v.mean().item(), largest_in=(top == j).double().mean().item())
-            for j, (k, v) in enumerate(parts.items())
-        },
-    )
+    return dict(n=len(base), mean_logit=(table.sum(0) + base).mean().item(), mean_base=base.mean().item(),
+                parts={k: dict(mean_part=v.mean().item(), largest_in=(top == j).double().mean().item()) for j,
+                       (k, v) in enumerate(parts.items())})
 
 def branch_summary(shares: dict) -> str:
     """`branch_shares` in words: the mean logit, the logit at the baseline, and each branch's mean part and how often it

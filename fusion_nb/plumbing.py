@@ -111,6 +111,7 @@ def extract_archive(archive, cache_dir=None) -> Path:
         raise
     return dest
 
+# %% ../nbs/08_plumbing.ipynb #b4b7b2f2
 def cached_tensors(folder, name: str, key: str, make: Callable[[], dict]) -> tuple[dict, bool]:
     """`(tensors, True)` from `folder/name-key.pt` if it is there and readable, else `(make(), False)` saved there
     atomically, after which the files of older keys (`name-*.pt`) are removed."""

@@ -96,6 +96,7 @@ def load_results(path_or_paths) -> dict:
             if k in res: merged.setdefault(k, res[k])
     return merged
 
+# %% ../nbs/05_results.ipynb #e67cf688
 def runs_of(results: dict) -> list[dict]:
     "The runs behind `results`: its `runs` (from `load_results`), or the dict itself as one run."
     return results.get('runs') or [dict(path=None, config=results['config'], env=results['env'], data=results['data'],
@@ -152,6 +153,7 @@ def run_summary(run: dict, seconds: float | None = None) -> str:
         f"{e['torch']}{time_}"
     )
 
+# %% ../nbs/05_results.ipynb #639e6f84
 def caption(results: dict) -> str:
     """Table 1's caption: which split each number is on, where the reported numbers come from, and how each of our runs
     was made."""
@@ -164,9 +166,8 @@ def caption(results: dict) -> str:
     ]
     for r in runs_of(results):
         secs = sum(results['setups'][n].get('seconds', 0) for n in r['setups'] if n in results['setups'])
-        secs += (
-            sum(p.get("seconds", 0) for p in results.get("points", {}).values()) if len(runs_of(results)) == 1 else 0
-        )
+        secs += sum(p.get('seconds',
+                          0) for p in results.get('points', {}).values()) if len(runs_of(results)) == 1 else 0
         lines.append(f"{', '.join(r['setups'])}: {run_summary(r, secs)}")
     return '\n'.join(lines)
 
@@ -207,12 +208,12 @@ def table1_markdown(results: dict) -> str:
     ]
     return '\n'.join(rows) + '\n\n' + caption_markdown(df.attrs['caption'])
 
+# %% ../nbs/05_results.ipynb #c66df3d3
 def caption_markdown(caption: str) -> str:
     """Table 1's `caption` as Markdown: its first line, its runs as a list (after a blank line, or pandoc shows the list
     as raw text), the case study's source."""
     notes = caption.split('\n')
     return notes[0] + '\n\n' + '\n'.join(f'- {l}' for l in notes[1:]) + f'\n\nCase study: {CASE_STUDY_SOURCE}.\n'
-
 
 # %% ../nbs/05_results.ipynb #0e30a077
 def plot_curves(results: dict, baselines: Sequence[str] = BASELINES, figsize=(11, 4)) -> plt.Figure:
@@ -228,14 +229,8 @@ def plot_curves(results: dict, baselines: Sequence[str] = BASELINES, figsize=(11
             if s.get('history'):
                 ep = [h['epoch'] for h in s['history']]
                 ax.plot(ep, [h['val_acc'] for h in s['history']], '-o', color=c, ms=4, label=f'{setup_label(n)} (val)')
-                ax.plot(
-                    ep,
-                    [h["train_acc"] for h in s["history"]],
-                    "--",
-                    color=c,
-                    alpha=0.8,
-                    label=f"{setup_label(n)} (train)",
-                )
+                ax.plot(ep, [h['train_acc'] for h in s['history']], '--', color=c, alpha=0.8,
+                        label=f'{setup_label(n)} (train)')
             else: ax.axhline(s['val_acc'], ls=':', color=c, label=f'{setup_label(n)} (val, no training)')
         if not panels[i]:
             ax.text(0.5, 0.5, 'no setups of this kind in these results', ha='center', transform=ax.transAxes)
@@ -264,9 +259,8 @@ def plot_predictions(images, y_true, y_pred, classes: Sequence[str], n: int = 16
     for i, ax in enumerate(axs.flat[:n]):
         ax.imshow(images[i].permute(1, 2, 0).numpy())
         ok = y_true[i] == y_pred[i]
-        ax.set_title(
-            f"true: {classes[y_true[i]]}\npred: {classes[y_pred[i]]}", fontsize=7.5, color="black" if ok else "red"
-        )
+        ax.set_title(f'true: {classes[y_true[i]]}\npred: {classes[y_pred[i]]}', fontsize=7.5,
+                     color='black' if ok else 'red')
         ax.set_frame_on(True)
         for sp in ax.spines.values(): sp.set_color('black' if ok else 'red'); sp.set_linewidth(0.5 if ok else 3)
     right = int((y_true[:n] == y_pred[:n]).sum())
@@ -289,9 +283,8 @@ def per_class_accuracy(y_true, y_pred, classes: Sequence[str]) -> pd.DataFrame:
     cm = confusion(y_true, y_pred, len(classes))
     n, right = cm.sum(1), np.diag(cm)
     with np.errstate(invalid='ignore', divide='ignore'): acc = 100 * right / n
-    return pd.DataFrame(
-        {"images": n, "correct": right, "acc (%)": acc.round(2)}, index=pd.Index(list(classes), name="class")
-    )
+    return pd.DataFrame({'images': n, 'correct': right, 'acc (%)': acc.round(2)},
+                        index=pd.Index(list(classes), name='class'))
 
 def plot_confusion(y_true, y_pred, classes: Sequence[str], title: str | None = None, ax=None) -> plt.Figure:
     "Row-normalised confusion matrix (%) as a seaborn heatmap."
@@ -299,24 +292,12 @@ def plot_confusion(y_true, y_pred, classes: Sequence[str], title: str | None = N
     with np.errstate(invalid='ignore', divide='ignore'): pct = 100 * cm / cm.sum(1, keepdims=True)
     if ax is None: fig, ax = plt.subplots(figsize=(0.55 * len(classes) + 2.5, 0.5 * len(classes) + 1.5))
     else: fig = ax.figure
-    sns.heatmap(
-        pct,
-        annot=True,
-        fmt=".0f",
-        cmap="Blues",
-        vmin=0,
-        vmax=100,
-        square=True,
-        ax=ax,
-        annot_kws={"fontsize": 7},
-        xticklabels=classes,
-        yticklabels=classes,
-        cbar_kws={"label": "% of the true class"},
-    )
+    sns.heatmap(pct, annot=True, fmt='.0f', cmap='Blues', vmin=0, vmax=100, square=True, ax=ax,
+                annot_kws={'fontsize': 7},
+                xticklabels=classes, yticklabels=classes, cbar_kws={'label': '% of the true class'})
     ax.set_xlabel('predicted'); ax.set_ylabel('true')
-    ax.set_title(
-        title or f"{np.trace(cm)} of {cm.sum()} correct ({100 * np.trace(cm) / max(cm.sum(), 1):.1f}%)", fontsize=9
-    )
+    ax.set_title(title or f'{np.trace(cm)} of {cm.sum()} correct ({100 * np.trace(cm) / max(cm.sum(), 1):.1f}%)',
+                 fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -407,6 +388,7 @@ def controlled_text(key: str, c: dict) -> str:
     return (f"{key}: {a} − {b} = {c['diff']:+.2f} points ({train}; test sampling: ±{c['noise_test']:.2f}, two standard "
             f"errors of the paired difference); {verdict}. What {b} controls for: {c['control']}.")
 
+# %% ../nbs/05_results.ipynb #213b13c0
 def _sentence(key: str) -> str:
     "A comparison's key to start a sentence: capitalised, unless it starts with a setup's name (`members_frozen vs …`)."
     return key if '_' in key.split(' ')[0] else key[0].upper() + key[1:]
@@ -443,25 +425,19 @@ def describe(results: dict, preds: dict | None = None, provenance: bool = True) 
                f"{acc[best]:.2f}%.")
     cs = comparisons(results, preds)
     out += [f"{_sentence(k)}: {comparison_text(c)}." for k, c in cs.items()]
-    fz, ft = (
-        next(k for k, v in CASE_STUDY_LABELS.items() if v == row) for row in ("Fusion (frozen)", "Fusion (finetuned)")
-    )
+    fz, ft = (next(k for k,
+                   v in CASE_STUDY_LABELS.items() if v == row) for row in ('Fusion (frozen)', 'Fusion (finetuned)'))
     if fz in acc and ft in acc:
         out.append(f"The case study reported fine-tuning {CASE_STUDY[ft] - CASE_STUDY[fz]:.2f} "
                    f"points above frozen fusion ({CASE_STUDY[ft]:.2f}% vs {CASE_STUDY[fz]:.2f}%); "
                    f"ours is {acc[ft] - acc[fz]:+.2f} points.")
     n = min(r['data']['n_test'] for r in runs_of(results))
-    out.append(
-        f"Every accuracy is on {n:,} test images; "
-        + (
-            "noise is two standard errors of the paired difference (only the images where two setups disagree count)."
-            if preds is not None
-            else f"without predictions, noise is the unpaired estimate (about {noise_points(acc[best], n):.1f} points "
-                 "near the best accuracy)."
-        )
-    )
+    out.append(f"Every accuracy is on {n:,} test images; "
+               + ("noise is two standard errors of the paired difference (only the images where two setups disagree "
+                  "count)."
+                  if preds is not None else "without predictions, noise is the unpaired estimate (about "
+                                            f"{noise_points(acc[best], n):.1f} points near the best accuracy)."))
     return '\n'.join(out)
-
 
 # %% ../nbs/05_results.ipynb #fa7b592c
 def comparisons_table(results: dict, keys: Sequence[str] | None = None) -> str:
@@ -493,8 +469,8 @@ def paired_seeds(y_true, a, b) -> dict:
     y = np.asarray(y_true)
     a, b = np.atleast_2d(np.asarray(a)), np.atleast_2d(np.asarray(b))
     k = max(len(a), len(b))
-    if min(len(a), len(b)) not in (1, k): raise ValueError(f'seeds pair by position: got {len(a)} and {len(b)} rows '
-                                                           'of predictions')
+    if min(len(a), len(b)) not in (1, k):
+        raise ValueError(f'seeds pair by position: got {len(a)} and {len(b)} rows of predictions')
     pairs = [(a[i % len(a)], b[i % len(b)]) for i in range(k)]
     d = np.array([100 * ((p == y).mean() - (q == y).mean()) for p, q in pairs])
     test = np.array([paired_noise(y, p, q) for p, q in pairs])
@@ -513,8 +489,8 @@ def bootstrap_contrast(correct: dict, plus: Sequence[str], minus: Sequence[str] 
     names = list(dict.fromkeys([*plus, *minus]))
     C = {n: np.atleast_2d(np.asarray(correct[n], dtype=np.float32)) for n in names}
     sizes = {c.shape[1] for c in C.values()}
-    if len(sizes) != 1: raise ValueError('every setup needs predictions for the same test images, got sizes '
-                                         f'{sorted(sizes)}')
+    if len(sizes) != 1:
+        raise ValueError(f'every setup needs predictions for the same test images, got sizes {sorted(sizes)}')
     n = sizes.pop()
     rng = np.random.default_rng(seed)
     W = rng.multinomial(n, np.full(n, 1 / n), size=n_boot).astype(np.float32)      # B×n: times each image is drawn
@@ -527,9 +503,8 @@ def bootstrap_contrast(correct: dict, plus: Sequence[str], minus: Sequence[str] 
     db = sum(rep[k] for k in plus) - sum(rep[k] for k in minus)
     lo, hi = np.percentile(db, [2.5, 97.5])
     p = (1 + int(np.sum(np.abs(db - d) >= abs(d)))) / (n_boot + 1)
-    return dict(
-        diff=float(d), ci=[float(lo), float(hi)], p=float(p), n_boot=n_boot, seeds={k: len(c) for k, c in C.items()}
-    )
+    return dict(diff=float(d), ci=[float(lo), float(hi)], p=float(p), n_boot=n_boot,
+                seeds={k: len(c) for k, c in C.items()})
 
 def holm(pvalues: Sequence[float]) -> list[float]:
     "Holm-adjusted p-values, in the order given (statsmodels' `multipletests`)."
@@ -543,12 +518,8 @@ def member_points(results: dict) -> list[dict]:
     pts = [{**v, 'epoch': int(k)} for k, v in results.get('points', {}).items()]
     s = results['setups']
     if all(b in s for b in BASELINES):
-        pts.append(
-            dict(
-                epoch=s[BASELINES[0]].get("epochs", 0),
-                setups={n: e for n, e in s.items() if n in (*BASELINES, *POINT_STYLE)},
-            )
-        )
+        pts.append(dict(epoch=s[BASELINES[0]].get('epochs', 0),
+                        setups={n: e for n, e in s.items() if n in (*BASELINES, *POINT_STYLE)}))
     for p in pts:
         best = max(BASELINES, key=lambda b: p['setups'][b]['val_acc'])    # picked on the held-out split
         p.update(best_member=best, member_val=p['setups'][best]['val_acc'], member_test=p['setups'][best]['test_acc'])

@@ -61,21 +61,20 @@ def check_config(cfg: TrainConfig) -> TrainConfig:
     for k in ('epochs', 'batch_size', 'img_size', 'n_views'):
         v = getattr(cfg, k)
         if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-            raise ValueError(f'TrainConfig.{k} must be a '
-                             f'positive integer, got {v!r}.')
+            raise ValueError(f'TrainConfig.{k} must be a positive integer, got {v!r}.')
     if cfg.eval_batch_size is not None and (not isinstance(cfg.eval_batch_size, int) or cfg.eval_batch_size < 1):
         raise ValueError('TrainConfig.eval_batch_size must be None or a positive integer, got '
                          f'{cfg.eval_batch_size!r}.')
     if not cfg.lr > 0: raise ValueError(f'TrainConfig.lr must be > 0, got {cfg.lr!r}.')
     if not cfg.weight_decay >= 0: raise ValueError(f'TrainConfig.weight_decay must be >= 0, got {cfg.weight_decay!r}.')
-    if cfg.schedule not in SCHEDULES: raise ValueError(f'TrainConfig.schedule must be one of {", ".join(SCHEDULES)}; '
-                                                       f'got {cfg.schedule!r}.')
-    if cfg.amp not in AMP_CHOICES: raise ValueError(f'TrainConfig.amp must be one of {", ".join(AMP_CHOICES)}; got '
-                                                    f'{cfg.amp!r}.')
+    if cfg.schedule not in SCHEDULES:
+        raise ValueError(f'TrainConfig.schedule must be one of {", ".join(SCHEDULES)}; got {cfg.schedule!r}.')
+    if cfg.amp not in AMP_CHOICES:
+        raise ValueError(f'TrainConfig.amp must be one of {", ".join(AMP_CHOICES)}; got {cfg.amp!r}.')
     if not isinstance(cfg.warmup_steps, int) or isinstance(cfg.warmup_steps, bool) or cfg.warmup_steps < 0:
         raise ValueError(f'TrainConfig.warmup_steps must be an integer >= 0, got {cfg.warmup_steps!r}.')
-    if not isinstance(cfg.compile, bool): raise ValueError('TrainConfig.compile must be True or False, got '
-                                                           f'{cfg.compile!r}.')
+    if not isinstance(cfg.compile, bool):
+        raise ValueError(f'TrainConfig.compile must be True or False, got {cfg.compile!r}.')
     if cfg.cache_features not in ('auto', True, False):
         raise ValueError(f"TrainConfig.cache_features must be 'auto', True or False; got {cfg.cache_features!r}.")
     return cfg
@@ -95,14 +94,13 @@ def get_device(name: str | torch.device = 'auto') -> torch.device:
     if kind == 'auto':
         return torch.device('cuda' if torch.cuda.is_available() else 'mps' if _mps_available() else 'cpu')
     if kind == 'cuda' and not torch.cuda.is_available():
-        raise RuntimeError(
-            f"Device {name!r} was asked for, but CUDA is not available here (torch {torch.__version__}): "
-            "use device='auto' or 'cpu', or install a CUDA build of torch on a machine with an NVIDIA GPU."
-        )
+        raise RuntimeError(f"Device {name!r} was asked for, but CUDA is not available here (torch "
+                           f"{torch.__version__}): "
+                           "use device='auto' or 'cpu', or install a CUDA build of torch on a machine with an NVIDIA "
+                           "GPU.")
     if kind == 'mps' and not _mps_available():
-        raise RuntimeError(
-            f"Device {name!r} was asked for, but MPS (Apple GPU) is not available here: use device='auto' or 'cpu'."
-        )
+        raise RuntimeError(f"Device {name!r} was asked for, but MPS (Apple GPU) is not available here: use "
+                           "device='auto' or 'cpu'.")
     return torch.device(str(name).lower())
 
 BF16_CAPABILITY = (8, 0)      # Ampere: the first NVIDIA GPUs with bf16 in hardware
@@ -202,8 +200,7 @@ def scaled_lr(lr: float, batch_size: int, base_batch: int = BASE_BATCH, rule: st
     if rule not in LR_RULES: raise ValueError(f"rule must be one of {', '.join(LR_RULES)}; got {rule!r}.")
     for k, v in (('batch_size', batch_size), ('base_batch', base_batch)):
         if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-            raise ValueError(f'{k} must be a positive integer, '
-                             f'got {v!r}.')
+            raise ValueError(f'{k} must be a positive integer, got {v!r}.')
     if not lr > 0: raise ValueError(f'lr must be > 0, got {lr!r}.')
     k = batch_size / base_batch
     return lr * (k if rule == 'linear' else math.sqrt(k) if rule == 'sqrt' else 1.0)
@@ -219,9 +216,8 @@ def _extract(model, x, y, cfg: TrainConfig, train: bool = False, epoch: int = 0)
     dev = get_device(cfg.device); dtype = amp_dtype(dev, cfg.amp)
     model.to(dev, memory_format=torch.channels_last)
     bs = cfg.batch_size if train else eval_batch_size(cfg)
-    batches = DeviceBatches(
-        x, y, bs, img_size=cfg.img_size, train=train, seed=cfg.seed, device=dev, drop_last=True if train else False
-    )
+    batches = DeviceBatches(x, y, bs, img_size=cfg.img_size, train=train, seed=cfg.seed, device=dev,
+                            drop_last=True if train else False)
     batches.set_epoch(epoch)
     was_training = model.training
     model.eval()
@@ -242,6 +238,7 @@ def extract_features(model, x: torch.Tensor, cfg: TrainConfig | None = None) -> 
     cfg = check_config(cfg or TrainConfig())
     return _extract(model, x, torch.zeros(len(x), dtype=torch.long), cfg)[0]
 
+# %% ../nbs/04_training.ipynb #3f65149c
 class FeatureBatches:
     "Seeded in-memory batches `(list of B×D feature tensors, labels)` over cached features."
     def __init__(self, feats: list[torch.Tensor], y: torch.Tensor, batch_size: int, shuffle: bool = True,
@@ -292,8 +289,8 @@ def feature_key(model, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, views
     state = model.backbones.state_dict()
     h.update(repr(sorted(state)).encode()); _hash_tensors(h, [*state.values(), x, y])
     dev = get_device(cfg.device)
-    # plain images: any seed, any batch size, the same features
-    aug = (cfg.seed, cfg.batch_size, views) if views else ()
+    aug = (cfg.seed, cfg.batch_size,
+           views) if views else ()      # plain images: any seed, any batch size, the same features
     h.update(repr((cfg.img_size, aug, str(amp_dtype(dev, cfg.amp)), dev.type)).encode())
     return h.hexdigest()[:20]
 
@@ -302,11 +299,8 @@ def cached_features(model, x, y, cfg: TrainConfig, features: dict | None = None,
     taken from the dict `features` when there, else extracted (and kept there if `features` is a dict)."""
     key = feature_key(model, x, y, cfg, views) if features is not None else None
     if key is not None and key in features: return features[key]
-    out = (
-        _extract(model, x, y, cfg)
-        if views == 0
-        else [_extract(model, x, y, cfg, train=True, epoch=v) for v in range(views)]
-    )
+    out = _extract(model, x, y,
+                   cfg) if views == 0 else [_extract(model, x, y, cfg, train=True, epoch=v) for v in range(views)]
     if key is not None: features[key] = out
     return out
 
@@ -343,19 +337,10 @@ def evaluate(model, data: ImageData, cfg: TrainConfig | None = None, features: d
     if features is not None and uses_cache(model, cfg):
         test = cached_features(model, data.x_test, data.y_test, cfg, features)
         with eval_mode(model), torch.inference_mode():
-            return metrics(
-                *eval_loop(model.head, FeatureBatches(*test, eval_batch_size(cfg), shuffle=False), dev, dtype)
-            )
-    batches = DeviceBatches(
-        data.x_test,
-        data.y_test,
-        eval_batch_size(cfg),
-        img_size=cfg.img_size,
-        train=False,
-        seed=cfg.seed,
-        device=dev,
-        drop_last=False,
-    )
+            return metrics(*eval_loop(model.head, FeatureBatches(*test, eval_batch_size(cfg), shuffle=False), dev,
+                                      dtype))
+    batches = DeviceBatches(data.x_test, data.y_test, eval_batch_size(cfg), img_size=cfg.img_size, train=False,
+                            seed=cfg.seed, device=dev, drop_last=False)
     with eval_mode(model), torch.inference_mode(): return metrics(*eval_loop(model, batches, dev, dtype))
 
 def predict(model, x: torch.Tensor, cfg: TrainConfig | None = None) -> torch.Tensor:
@@ -363,16 +348,8 @@ def predict(model, x: torch.Tensor, cfg: TrainConfig | None = None) -> torch.Ten
     cfg = check_config(cfg or TrainConfig())
     dev = get_device(cfg.device); dtype = amp_dtype(dev, cfg.amp)
     model.to(dev, memory_format=torch.channels_last)
-    batches = DeviceBatches(
-        x,
-        torch.zeros(len(x), dtype=torch.long),
-        eval_batch_size(cfg),
-        img_size=cfg.img_size,
-        train=False,
-        seed=cfg.seed,
-        device=dev,
-        drop_last=False,
-    )
+    batches = DeviceBatches(x, torch.zeros(len(x), dtype=torch.long), eval_batch_size(cfg), img_size=cfg.img_size,
+                            train=False, seed=cfg.seed, device=dev, drop_last=False)
     with eval_mode(model), torch.inference_mode(): return eval_loop(model, batches, dev, dtype)[1].cpu()
 
 # %% ../nbs/04_training.ipynb #053a2c70
@@ -398,11 +375,11 @@ def load_checkpoint(path: str | Path) -> dict:
         raise RuntimeError(f'Checkpoint {path} is damaged or is not a fusion_nb checkpoint ({_why(e)}). Delete it: '
                            'the model '
                            'then trains from the start (fusion_nb_run --resume does this by itself).') from None
-    missing = (
-        {"model", "optimizer", "history", "epoch", "cfg"} - set(state) if isinstance(state, dict) else {"everything"}
-    )
-    if missing: raise RuntimeError(f'{path} is not a fusion_nb checkpoint (missing {sorted(missing)}). Delete it, or '
-                                   'use another path.')
+    missing = {'model', 'optimizer', 'history', 'epoch',
+               'cfg'} - set(state) if isinstance(state, dict) else {'everything'}
+    if missing:
+        raise RuntimeError(f'{path} is not a fusion_nb checkpoint (missing {sorted(missing)}). Delete it, or use '
+                           'another path.')
     return state
 
 def slim_checkpoint(path: str | Path) -> Path:
@@ -415,8 +392,8 @@ _RESUME_FREE = ('epochs', 'device', 'progress', 'eval_batch_size', 'compile')
 
 def check_resume(saved: dict, cfg: TrainConfig, done: int):
     "Raise a `ValueError` if a checkpoint's config `saved` (after `done` epochs) cannot be resumed under `cfg`."
-    # checkpoints from before these settings existed
-    now, saved = asdict(cfg), {'schedule': 'constant', 'warmup_steps': 0, **saved}
+    now, saved = asdict(cfg), {'schedule': 'constant', 'warmup_steps': 0,
+                               **saved}    # checkpoints from before these settings existed
     # a one-cycle plan spans all epochs
     free = _RESUME_FREE if cfg.schedule == 'constant' else tuple(k for k in _RESUME_FREE if k != 'epochs')
     diff = {k: (saved.get(k), v) for k, v in now.items() if k not in free and saved.get(k) != v}
@@ -464,12 +441,12 @@ def train_epoch(model, batches, opt, scaler, device, dtype, epoch: int = 0, cach
     correct, seen, checked = torch.zeros((), dtype=torch.long, device=device), 0, 0
     model.train()
     graphs = forward is not None and device.type == 'cuda'     # a compiled step on CUDA: maybe CUDA graphs
-    # (not `forward or ...`: a compiled module has no truth value)
-    if forward is None: forward = model.head if cached else model
+    if forward is None:
+        forward = model.head if cached else model   # (not `forward or ...`: a compiled module has no truth value)
     bar = progress_bar(batches, total=n, desc=f'epoch {epoch + 1}', leave=False, disable=not progress, unit='batch')
     for step, (xb, yb) in enumerate(bar):
-        # a new step: the graphs may reuse the last step's buffers
-        if graphs: torch.compiler.cudagraph_mark_step_begin()
+        if graphs:
+            torch.compiler.cudagraph_mark_step_begin()   # a new step: the graphs may reuse the last step's buffers
         with autocast(device, dtype): out = forward(xb)
         loss = F.cross_entropy(out.float(), yb)
         losses[step] = loss.detach() * len(yb)
@@ -488,6 +465,32 @@ def train_epoch(model, batches, opt, scaler, device, dtype, epoch: int = 0, cach
     return dict(loss=losses.sum().item() / seen, acc=100.0 * correct.item() / seen, images=seen)
 
 # %% ../nbs/04_training.ipynb #e9f3e73f
+def _resume(ckpt_path, cfg: TrainConfig, model, opt, scaler, sched, dev) -> tuple[list[dict], int]:
+    "The history and next epoch of a stopped training, loaded from `ckpt_path` into `model`, `opt`, `scaler`, `sched`."
+    state = load_checkpoint(ckpt_path)
+    check_resume(state['cfg'], cfg, state['epoch'])
+    history, start = list(state['history']), state['epoch']
+    model.load_state_dict(state['model'])
+    if start >= cfg.epochs: return history, start
+    if state['optimizer'] is None:
+        raise ValueError(f'Cannot resume: {ckpt_path} is the slimmed checkpoint of a finished training (no optimiser '
+                         'state), so it cannot be trained for more epochs. Use another ckpt_path, or resume=False to '
+                         'start afresh.')
+    opt.load_state_dict(state['optimizer'])
+    for g in opt.param_groups:          # the saved groups say how the run began, maybe on another device
+        g['fused'] = True if fused_adamw(dev) else None
+    if scaler is not None and state.get('scaler'): scaler.load_state_dict(state['scaler'])
+    if sched is not None: sched.load_state_dict(state['scheduler'])
+    return history, start
+
+def _save_epoch(ckpt_path, model, opt, scaler, sched, history: list[dict], cfg: TrainConfig):
+    "Checkpoint everything `_resume` needs to continue after the last epoch of `history`."
+    save_checkpoint(ckpt_path, dict(model=model.state_dict(), optimizer=opt.state_dict(),
+                                    scaler=scaler.state_dict() if scaler is not None else None,
+                                    scheduler=sched.state_dict() if sched is not None else None,
+                                    history=history, epoch=len(history), cfg=asdict(cfg)))
+
+# %% ../nbs/04_training.ipynb #c20a6c53
 def fit(model, data: ImageData, cfg: TrainConfig | None = None, ckpt_path: str | Path | None = None,
         resume: bool = False, progress: bool | None = None, stop_after: int | None = None,
         features: dict | None = None) -> list[dict]:
@@ -502,55 +505,30 @@ def fit(model, data: ImageData, cfg: TrainConfig | None = None, ckpt_path: str |
     if not params: raise ValueError('The model has no trainable parameters.')
     # training batches per epoch: the incomplete last one is dropped
     n_steps = len(data.y_train) // cfg.batch_size
-    if n_steps == 0: raise ValueError(f'batch_size={cfg.batch_size} is larger than the training set '
-                                      f'({len(data.y_train)} images).')
+    if n_steps == 0:
+        raise ValueError(f'batch_size={cfg.batch_size} is larger than the training set ({len(data.y_train)} images).')
     opt = make_optimizer(params, cfg, dev)
     sched = make_scheduler(opt, cfg, n_steps)
     scaler = torch.amp.GradScaler(dev.type) if scaled else None
     history, start = [], 0
     if resume and Path(ckpt_path).exists():
-        state = load_checkpoint(ckpt_path)
-        check_resume(state['cfg'], cfg, state['epoch'])
-        history, start = list(state['history']), state['epoch']
-        model.load_state_dict(state['model'])
+        history, start = _resume(ckpt_path, cfg, model, opt, scaler, sched, dev)
         if start >= cfg.epochs: return history
-        if state['optimizer'] is None:
-            raise ValueError(f'Cannot resume: {ckpt_path} is the slimmed checkpoint of a finished training (no '
-                             'optimiser state), '
-                             'so it cannot be trained for more epochs. Use another ckpt_path, or resume=False to '
-                             'start afresh.')
-        opt.load_state_dict(state['optimizer'])
-        # the saved groups say how the run began, maybe on another device
-        for g in opt.param_groups: g['fused'] = True if fused_adamw(dev) else None
-        if scaler is not None and state.get('scaler'): scaler.load_state_dict(state['scaler'])
-        if sched is not None: sched.load_state_dict(state['scheduler'])
     t_setup = time.perf_counter()
     # one pass of the frozen backbones over the plain images, or one per augmented view (none if `features` has them)
     if cached:
-        tr = cached_features(
-            model, data.x_train, data.y_train, cfg, features, views=0 if cfg.n_views == 1 else cfg.n_views
-        )
-        views = (
-            [FeatureBatches(*tr, cfg.batch_size, shuffle=True, seed=cfg.seed, drop_last=True)]
-            if cfg.n_views == 1
-            else [FeatureBatches(*v, cfg.batch_size, shuffle=False) for v in tr]
-        )
+        tr = cached_features(model, data.x_train, data.y_train, cfg, features,
+                             views=0 if cfg.n_views == 1 else cfg.n_views)
+        views = ([FeatureBatches(*tr, cfg.batch_size, shuffle=True, seed=cfg.seed, drop_last=True)] if cfg.n_views == 1
+                 else [FeatureBatches(*v, cfg.batch_size, shuffle=False) for v in tr])
         test_feats, test_y = cached_features(model, data.x_test, data.y_test, cfg, features)
     else:
         train_batches = DeviceBatches(data.x_train, data.y_train, cfg.batch_size, img_size=cfg.img_size, train=True,
                                       seed=cfg.seed, device=dev)
-    # compiled at its first step
-    forward = compile_step(model.head if cached else model, dev) if cfg.compile else None
+    forward = compile_step(model.head if cached else model, dev) if cfg.compile else None   # compiled at its first step
     setup_s = time.perf_counter() - t_setup
-    epochs = progress_bar(
-        range(start, cfg.epochs),
-        total=cfg.epochs,
-        initial=start,
-        desc="epochs",
-        disable=not show,
-        unit="epoch",
-        every=0,
-    )
+    epochs = progress_bar(range(start, cfg.epochs), total=cfg.epochs, initial=start, desc='epochs', disable=not show,
+                          unit='epoch', every=0)
     for epoch in epochs:
         t0 = time.perf_counter()
         batches = views[epoch % len(views)] if cached else train_batches
@@ -559,37 +537,20 @@ def fit(model, data: ImageData, cfg: TrainConfig | None = None, ckpt_path: str |
         tr = train_epoch(model, batches, opt, scaler, dev, dtype, epoch, cached, show, sched=sched, forward=forward)
         train_s = time.perf_counter() - t0
         if cached:
-            with eval_mode(model), torch.inference_mode():
-                ev = metrics(
-                    *eval_loop(
-                        model.head, FeatureBatches(test_feats, test_y, eval_batch_size(cfg), shuffle=False), dev, dtype
-                    )
-                )
+            val = FeatureBatches(test_feats, test_y, eval_batch_size(cfg), shuffle=False)
+            with eval_mode(model), torch.inference_mode(): ev = metrics(*eval_loop(model.head, val, dev, dtype))
         else: ev = evaluate(model, data, cfg)
-        # before the checkpoint: a diverged epoch never replaces a good one
-        _check_epoch(model, ev['loss'], epoch)
+        _check_epoch(model, ev['loss'], epoch)   # before the checkpoint: a diverged epoch never replaces a good one
         seconds = time.perf_counter() - t0 + (setup_s if epoch == start else 0.0)
-        history.append(
-            dict(
-                epoch=epoch + 1,
-                train_loss=tr["loss"],
-                train_acc=tr["acc"],
-                val_loss=ev["loss"],
-                val_acc=ev["acc"],
-                seconds=seconds,
-                train_images_per_s=tr["images"] / train_s,
-            )
-        )
+        history.append(dict(epoch=epoch + 1, train_loss=tr['loss'], train_acc=tr['acc'], val_loss=ev['loss'],
+                            val_acc=ev['acc'], seconds=seconds, train_images_per_s=tr['images'] / train_s))
         if show: epochs.set_postfix(train_loss=f"{tr['loss']:.3f}", val_acc=f"{ev['acc']:.1f}")
-        if ckpt_path is not None:
-            save_checkpoint(ckpt_path, dict(model=model.state_dict(), optimizer=opt.state_dict(),
-                                            scaler=scaler.state_dict() if scaler is not None else None,
-                                            scheduler=sched.state_dict() if sched is not None else None,
-                                            history=history, epoch=epoch + 1, cfg=asdict(cfg)))
+        if ckpt_path is not None: _save_epoch(ckpt_path, model, opt, scaler, sched, history, cfg)
         if stop_after is not None and epoch + 1 >= stop_after: break
     epochs.close()
     return history
 
+# %% ../nbs/04_training.ipynb #c36ae9d1
 def comparable(history: list[dict]) -> list[dict]:
     "`history` without the timing keys, which differ from run to run."
     return [{k: v for k, v in h.items() if k not in ('seconds', 'train_images_per_s')} for h in history]
@@ -602,21 +563,14 @@ def plot_history(history: list[dict], chance: float | None = None, figsize=(9, 3
     for ax, key, title, unit in ((axs[0], 'loss', 'Loss', 'cross-entropy'),
                                  (axs[1], 'acc', 'Accuracy', 'accuracy (%)')):
         ax.plot(ep, [h[f'val_{key}'] for h in history], '-o', color='tab:blue', ms=4, label='validation')
-        ax.plot(
-            ep,
-            [h[f"train_{key}"] for h in history],
-            "--s",
-            color="tab:orange",
-            ms=4,
-            label="training (during the epoch)",
-        )
+        ax.plot(ep, [h[f'train_{key}'] for h in history], '--s', color='tab:orange', ms=4,
+                label='training (during the epoch)')
         ax.set_title(title); ax.set_xlabel('epoch'); ax.set_ylabel(unit); ax.grid(alpha=0.3)
         ax.xaxis.get_major_locator().set_params(integer=True)
     if chance is not None: axs[1].axhline(chance, color='0.4', ls=':', lw=1, label=f'chance ({chance:g}%)')
     axs[0].set_ylim(bottom=0); axs[1].set_ylim(0, 100); axs[1].legend(fontsize=8)
     fig.tight_layout()
     return fig
-
 
 # %% ../nbs/04_training.ipynb #abb1dc87
 def compile_mode(device: torch.device) -> str:
@@ -629,9 +583,8 @@ def fused_adamw(device: torch.device) -> bool:
 
 def make_optimizer(params, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
     "`fit`'s AdamW over `params` with `cfg`'s learning rate and weight decay, fused on CUDA."
-    return torch.optim.AdamW(
-        params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True if fused_adamw(device) else None
-    )
+    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                             fused=True if fused_adamw(device) else None)
 
 def compile_step(module: torch.nn.Module, device: torch.device):
     """`module` compiled for training on `device` (`compile_mode`): a wrapper that shares its weights; `module` itself
@@ -666,9 +619,8 @@ def conv_backward_flops(grad_out_shape, x_shape, w_shape, _bias, _stride, _paddi
     Replaces torch's own formula, which ignores `groups` (in torch 2.14 it counts a depthwise 3×3 convolution of 32
     channels at 33 times its cost, and MobileNetV2's training step at 12.3 GFLOP per image instead of 1.8)."""
     from torch.utils.flop_counter import conv_flop_count
-    return conv_flop_count(x_shape, w_shape, grad_out_shape, transposed=transposed) * (
-        int(output_mask[0]) + int(output_mask[1])
-    )
+    return conv_flop_count(x_shape, w_shape, grad_out_shape,
+                           transposed=transposed) * (int(output_mask[0]) + int(output_mask[1]))
 
 def training_flops(model, xb, yb, device: torch.device, dtype: torch.dtype | None = None) -> float:
     """FLOPs per image of one training step (forward and backward) of `model` on batch `xb`: matrix products and

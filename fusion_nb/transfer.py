@@ -61,8 +61,8 @@ def task_splits(data: ImageData, classes, n_val: int, n_train: int | None = None
 
 # %% ../nbs/09_transfer.ipynb #f24ddbee
 BRANCHES = {'resnet50': ('resnet50', 0), 'mobilenetv2': ('mobilenetv2', 0), 'mobilenetv2_b': ('mobilenetv2', 1)}
-# the case study's "last blocks": layer4; features.16-18
-LAST_BLOCKS = {'resnet50': 3, 'mobilenetv2': 3, 'mobilenetv2_b': 3}
+LAST_BLOCKS = {'resnet50': 3, 'mobilenetv2': 3,
+               'mobilenetv2_b': 3}   # the case study's "last blocks": layer4; features.16-18
 
 @dataclass(frozen=True)
 class TransferSetup:
@@ -88,171 +88,77 @@ class TransferSetup:
 # %% ../nbs/09_transfer.ipynb #d01e95d9
 _R, _M, _Mb = 'resnet50', 'mobilenetv2', 'mobilenetv2_b'
 _LAST = {b: LAST_BLOCKS[b] for b in (_R, _M)}
-TRANSFER_SETUPS = {
-    s.name: s
-    for s in [
-        # the case study's four rows, from the source weights, with its recipe
-        TransferSetup(
-            "resnet50",
-            {_R: "all"},
-            "linear",
-            "ResNet50 fine-tuned whole, new linear classifier",
-            row="ResNet50 baseline",
-        ),
-        TransferSetup(
-            "mobilenetv2",
-            {_M: "all"},
-            "linear",
-            "MobileNetV2 fine-tuned whole, new linear classifier",
-            row="MobileNetV2 baseline",
-        ),
-        TransferSetup(
-            "fusion_frozen",
-            {_R: 0, _M: 0},
-            "concat",
-            "both frozen (BatchNorm in eval), case study head",
-            row="Fusion (frozen)",
-        ),
-        TransferSetup(
-            "fusion_finetune",
-            dict(_LAST),
-            "concat",
-            "last blocks of both fine-tuned, case study head",
-            row="Fusion (finetuned)",
-        ),
-        # what pretraining buys
-        *[
-            TransferSetup(
-                f"scratch_{b}",
-                {b: "all"},
-                "linear",
-                f"{DISPLAY_NAMES[b]} from random weights, same recipe",
-                init="random",
-                controls=b,
-                why="the same model and recipe without pretraining",
-            )
-            for b in (_R, _M)
-        ],
-        # the frozen fusion's members: one branch under the same head kind
-        *[
-            TransferSetup(
-                f"probe_{b}",
-                {b: 0},
-                "concat",
-                f"{DISPLAY_NAMES[b]} frozen alone, case study head",
-                controls="fusion_frozen",
-                why="one branch instead of two; same head kind, cached features, recipe, seeds",
-            )
-            for b in (_R, _M)
-        ],
-        TransferSetup(
-            "probe_mobilenetv2_b",
-            {_Mb: 0},
-            "concat",
-            "a second MobileNetV2 (pretrained with another seed) frozen alone",
-            controls="twin_frozen",
-            why="one branch instead of two",
-        ),
-        # the fine-tuned fusion's members: one branch with the same last blocks fine-tuned
-        *[
-            TransferSetup(
-                f"partial_{b}",
-                {b: LAST_BLOCKS[b]},
-                "concat",
-                f"{DISPLAY_NAMES[b]} alone, same last blocks fine-tuned",
-                controls="fusion_finetune",
-                why="one branch instead of two; same blocks, head kind, recipe",
-            )
-            for b in (_R, _M)
-        ],
-        # feature mismatch: heads that align or gate the branches, on the same frozen features
-        TransferSetup(
-            "fusion_aligned_frozen",
-            {_R: 0, _M: 0},
-            "projected",
-            "both frozen; each branch projected + LayerNorm",
-            controls="fusion_frozen",
-            why="the aligned head instead of concatenation",
-        ),
-        TransferSetup(
-            "fusion_gated_frozen",
-            {_R: 0, _M: 0},
-            "gated",
-            "both frozen; gated (GMU) head",
-            controls="fusion_frozen",
-            why="the gated head instead of concatenation",
-        ),
-        *[
-            TransferSetup(
-                f"probe_aligned_{b}",
-                {b: 0},
-                "projected",
-                f"{DISPLAY_NAMES[b]} frozen alone, projected + LayerNorm head",
-                controls="fusion_aligned_frozen",
-                why="one branch under the aligned head",
-            )
-            for b in (_R, _M)
-        ],
-        # the recipe: the case study trains a frozen head at a fine-tuning rate
-        TransferSetup(
-            "fusion_frozen_head_recipe",
-            {_R: 0, _M: 0},
-            "concat",
-            "fusion_frozen with our head recipe (lr 1e-3 one-cycle)",
-            recipe="head",
-            controls="fusion_frozen",
-            why="the case study's constant lr 1e-4 replaced by a head's recipe",
-        ),
-        # diversity: two MobileNetV2s pretrained with different seeds
-        TransferSetup(
-            "twin_frozen",
-            {_M: 0, _Mb: 0},
-            "concat",
-            "two MobileNetV2s (pretraining seeds 0 and 1) frozen, case study head",
-            controls="fusion_frozen",
-            why="two models of one architecture instead of two architectures",
-        ),
-        # BatchNorm's mode, on the same augmented path through the backbones
-        TransferSetup(
-            "fusion_frozen_naive",
-            {_R: 0, _M: 0},
-            "concat",
-            "frozen with requires_grad=False only: BatchNorm in train()",
-            freeze="naive",
-            cached=False,
-            controls="fusion_frozen_augmented",
-            why="BatchNorm statistics left to move",
-        ),
-        TransferSetup(
-            "fusion_frozen_augmented",
-            {_R: 0, _M: 0},
-            "concat",
-            "frozen, BatchNorm in eval, augmented images every step",
-            cached=False,
-            controls="fusion_frozen",
-            why="augmented images through the backbones instead of cached features",
-        ),
-        # LP-FT: fine-tune from a trained head instead of a random one
-        TransferSetup(
-            "fusion_lpft",
-            dict(_LAST),
-            "concat",
-            "fusion_finetune starting from fusion_frozen's trained head",
-            head_from="fusion_frozen",
-            controls="fusion_finetune",
-            why="a trained head at the start instead of a random one",
-        ),
-        TransferSetup(
-            "partial_mobilenetv2_lpft",
-            {_M: LAST_BLOCKS[_M]},
-            "concat",
-            "partial_mobilenetv2 starting from probe_mobilenetv2's trained head",
-            head_from="probe_mobilenetv2",
-            controls="partial_mobilenetv2",
-            why="a trained head at the start instead of a random one",
-        ),
-    ]
-}
+
+# %% ../nbs/09_transfer.ipynb #06555709
+_ROWS_AND_MEMBERS = [
+    # the case study's four rows, from the source weights, with its recipe
+    TransferSetup('resnet50', {_R: 'all'}, 'linear', 'ResNet50 fine-tuned whole, new linear classifier',
+                  row='ResNet50 baseline'),
+    TransferSetup('mobilenetv2', {_M: 'all'}, 'linear', 'MobileNetV2 fine-tuned whole, new linear classifier',
+                  row='MobileNetV2 baseline'),
+    TransferSetup('fusion_frozen', {_R: 0, _M: 0}, 'concat', 'both frozen (BatchNorm in eval), case study head',
+                  row='Fusion (frozen)'),
+    TransferSetup('fusion_finetune', dict(_LAST), 'concat', 'last blocks of both fine-tuned, case study head',
+                  row='Fusion (finetuned)'),
+    # what pretraining buys
+    *[TransferSetup(f'scratch_{b}', {b: 'all'}, 'linear', f'{DISPLAY_NAMES[b]} from random weights, same recipe',
+                    init='random',
+                    controls=b, why='the same model and recipe without pretraining') for b in (_R, _M)],
+    # the frozen fusion's members: one branch under the same head kind
+    *[TransferSetup(f'probe_{b}', {b: 0}, 'concat', f'{DISPLAY_NAMES[b]} frozen alone, case study head',
+                    controls='fusion_frozen',
+                        why='one branch instead of two; same head kind, cached features, recipe, seeds')
+      for b in (_R, _M)],
+    TransferSetup('probe_mobilenetv2_b', {_Mb: 0}, 'concat',
+                  'a second MobileNetV2 (pretrained with another seed) frozen alone',
+                  controls='twin_frozen', why='one branch instead of two'),
+    # the fine-tuned fusion's members: one branch with the same last blocks fine-tuned
+    *[TransferSetup(f'partial_{b}', {b: LAST_BLOCKS[b]}, 'concat',
+                    f'{DISPLAY_NAMES[b]} alone, same last blocks fine-tuned',
+                    controls='fusion_finetune', why='one branch instead of two; same blocks, head kind, recipe')
+      for b in (_R, _M)],
+]
+
+# %% ../nbs/09_transfer.ipynb #e5a07cc7
+TRANSFER_SETUPS = {s.name: s for s in [
+    *_ROWS_AND_MEMBERS,
+    # feature mismatch: heads that align or gate the branches, on the same frozen features
+    TransferSetup('fusion_aligned_frozen', {_R: 0, _M: 0}, 'projected',
+                  'both frozen; each branch projected + LayerNorm',
+                  controls='fusion_frozen', why='the aligned head instead of concatenation'),
+    TransferSetup('fusion_gated_frozen', {_R: 0, _M: 0}, 'gated', 'both frozen; gated (GMU) head',
+                  controls='fusion_frozen', why='the gated head instead of concatenation'),
+    *[TransferSetup(f'probe_aligned_{b}', {b: 0}, 'projected',
+                    f'{DISPLAY_NAMES[b]} frozen alone, projected + LayerNorm head',
+                    controls='fusion_aligned_frozen', why='one branch under the aligned head') for b in (_R, _M)],
+    # the recipe: the case study trains a frozen head at a fine-tuning rate
+    TransferSetup('fusion_frozen_head_recipe', {_R: 0, _M: 0}, 'concat',
+                  'fusion_frozen with our head recipe (lr 1e-3 one-cycle)',
+                  recipe='head', controls='fusion_frozen',
+                      why="the case study's constant lr 1e-4 replaced by a head's recipe"),
+    # diversity: two MobileNetV2s pretrained with different seeds
+    TransferSetup('twin_frozen', {_M: 0, _Mb: 0}, 'concat',
+                  'two MobileNetV2s (pretraining seeds 0 and 1) frozen, case study head',
+                  controls='fusion_frozen', why='two models of one architecture instead of two architectures'),
+    # BatchNorm's mode, on the same augmented path through the backbones
+    TransferSetup('fusion_frozen_naive', {_R: 0, _M: 0}, 'concat',
+                  'frozen with requires_grad=False only: BatchNorm in train()',
+                  freeze='naive', cached=False, controls='fusion_frozen_augmented',
+                      why='BatchNorm statistics left to move'),
+    TransferSetup('fusion_frozen_augmented', {_R: 0, _M: 0}, 'concat',
+                  'frozen, BatchNorm in eval, augmented images every step',
+                  cached=False, controls='fusion_frozen',
+                      why='augmented images through the backbones instead of cached features'),
+    # LP-FT: fine-tune from a trained head instead of a random one
+    TransferSetup('fusion_lpft', dict(_LAST), 'concat', "fusion_finetune starting from fusion_frozen's trained head",
+                  head_from='fusion_frozen', controls='fusion_finetune',
+                      why='a trained head at the start instead of a random one'),
+    TransferSetup('partial_mobilenetv2_lpft', {_M: LAST_BLOCKS[_M]}, 'concat',
+                  "partial_mobilenetv2 starting from probe_mobilenetv2's trained head", head_from='probe_mobilenetv2',
+                  controls='partial_mobilenetv2', why='a trained head at the start instead of a random one'),
+]}
+
+# %% ../nbs/09_transfer.ipynb #8c9b28da
 TRANSFER_REFERENCES = {'logit_average': ('resnet50', 'mobilenetv2'), 'weighted_average': ('resnet50', 'mobilenetv2')}
 CASE_STUDY_ROWS = {s.row: n for n, s in TRANSFER_SETUPS.items() if s.row}
 
@@ -262,8 +168,8 @@ TRANSFER_PRESETS = {
     # CIFAR-10 25 to 1); 1,000 target images a class train; 500 a class are held out in each task; all test images score
     'transfer': dict(data='cifar10', img_size=32, n_val=500, n_train_source=None, n_train=1000, n_test=None,
                      pretrain_epochs=5, pretrain_batch=128, pretrain_lr=2e-3,     # our from-scratch recipe (04)
-                     # the case study's recipe; our head recipe
-                     epochs=6, batch_size=64, lr=1e-4, head_lr=1e-3,
+                     epochs=6, batch_size=64, lr=1e-4,
+                         head_lr=1e-3,           # the case study's recipe; our head recipe
                      seeds=5, seeds_augmented=3, seeds_finetune=1, seeds_finetune_small=3, seed=0, n_boot=4000),
     'transfer_smoke': dict(data='synthetic', img_size=32, n_val=8, n_train_source=40, n_train=24, n_test=12,
                            pretrain_epochs=1, pretrain_batch=16, pretrain_lr=2e-3, epochs=1, batch_size=16, lr=1e-4,
@@ -273,12 +179,12 @@ TRANSFER_PRESETS = {
 
 def transfer_config(preset: str = 'transfer', **overrides) -> dict:
     "The settings of a transfer run: the preset's, then every override that is not None."
-    if preset not in TRANSFER_PRESETS: raise ValueError(f"unknown preset {preset!r}; choose one of: "
-                                                        f"{', '.join(TRANSFER_PRESETS)}")
+    if preset not in TRANSFER_PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of: {', '.join(TRANSFER_PRESETS)}")
     cfg = dict(preset=preset, **TRANSFER_PRESETS[preset], device='auto')
     unknown = sorted(set(overrides) - set(cfg))
-    if unknown: raise ValueError(f"unknown setting(s) {', '.join(unknown)} for the transfer run; known: "
-                                 f"{', '.join(cfg)}")
+    if unknown:
+        raise ValueError(f"unknown setting(s) {', '.join(unknown)} for the transfer run; known: {', '.join(cfg)}")
     cfg.update({k: v for k, v in overrides.items() if v is not None})
     cfg['data'] = str(cfg['data'])
     cfg.update(source_classes=list(SOURCE_CLASSES), target_classes=list(TARGET_CLASSES))
@@ -303,17 +209,10 @@ def seeds_of(s: TransferSetup, cfg: dict) -> list[int]:
 def setup_config(s: TransferSetup, cfg: dict, seed: int) -> TrainConfig:
     "The `TrainConfig` of setup `s`: the case study's recipe (or our head recipe) for `cfg['epochs']` epochs."
     head = s.recipe == 'head'
-    return TrainConfig(
-        epochs=cfg["epochs"],
-        lr=cfg["head_lr"] if head else cfg["lr"],
-        schedule="onecycle" if head else "constant",
-        batch_size=cfg["batch_size"],
-        img_size=cfg["img_size"],
-        seed=seed,
-        device=cfg["device"],
-        cache_features="auto" if s.cached else False,
-        progress=False,
-    )
+    return TrainConfig(epochs=cfg['epochs'], lr=cfg['head_lr'] if head else cfg['lr'],
+                       schedule='onecycle' if head else 'constant', batch_size=cfg['batch_size'],
+                           img_size=cfg['img_size'],
+                       seed=seed, device=cfg['device'], cache_features='auto' if s.cached else False, progress=False)
 
 def pretrain_config(cfg: dict, seed: int) -> TrainConfig:
     "The `TrainConfig` of pretraining a backbone on the source task: our from-scratch recipe (one-cycle)."
@@ -328,8 +227,8 @@ def transfer_model(s: TransferSetup, source: dict | None, n_classes: int) -> Fus
     for b, k in s.branches.items():
         bb = make_backbone(BRANCHES[b][0], weights=None, progress=False)
         if s.init == 'source':
-            if not source or b not in source: raise ValueError(f'{s.name} starts from the pretrained {b}, which is '
-                                                               'not given')
+            if not source or b not in source:
+                raise ValueError(f'{s.name} starts from the pretrained {b}, which is not given')
             bb.load_state_dict(source[b])
         elif s.init != 'random': raise ValueError(f"{s.name}: init must be 'source' or 'random', got {s.init!r}")
         bbs[b] = bb.freeze(k)
@@ -381,9 +280,8 @@ def train_transfer_seed(s: TransferSetup, seed: int, cfg: dict, source: dict, de
     torch.manual_seed(seed)                                  # the new head (and a random backbone) depend on the seed
     model = transfer_model(s, source, len(dev.classes))
     if s.head_from:                                          # LP-FT: the head trained on the frozen features, same seed
-        model.head.load_state_dict(
-            torch.load(_head_path(out, s.head_from, seed), map_location="cpu", weights_only=True)
-        )
+        model.head.load_state_dict(torch.load(_head_path(out, s.head_from, seed), map_location='cpu',
+                                              weights_only=True))
     ckpt = None if (s.frozen and s.cached) else Path(out)/'checkpoints'/f'{s.name}_s{seed}_fit.pt'
     history = fit(model, dev, tcfg, ckpt_path=ckpt, resume=ckpt is not None, features=features)
     t0 = time.perf_counter()
@@ -439,34 +337,26 @@ HYPOTHESES = {   # what each family of comparisons asks, as the case study frame
 # stands for the better of its setups on the held-out split. Declared before the run: the primary family, one or two per
 # hypothesis, is Holm-adjusted; the rest are exploratory.
 COMPARISONS = {
-    "pretraining_resnet50": ("pretraining", ["resnet50"], ["scratch_resnet50"], True),
-    "pretraining_mobilenetv2": ("pretraining", ["mobilenetv2"], ["scratch_mobilenetv2"], True),
-    "fusion_vs_baselines": ("table1", ["fusion_finetune"], [("resnet50", "mobilenetv2")], True),
-    "frozen_fusion_vs_members": ("fusion", ["fusion_frozen"], [("probe_resnet50", "probe_mobilenetv2")], True),
-    "finetuned_fusion_vs_members": ("fusion", ["fusion_finetune"], [("partial_resnet50", "partial_mobilenetv2")], True),
-    "naive_freeze": ("batchnorm", ["fusion_frozen_naive"], ["fusion_frozen_augmented"], True),
-    "aligned_head": ("mismatch", ["fusion_aligned_frozen"], ["fusion_frozen"], True),
-    "gated_head": ("mismatch", ["fusion_gated_frozen"], ["fusion_frozen"], True),
-    "head_recipe": ("recipe", ["fusion_frozen_head_recipe"], ["fusion_frozen"], True),
-    "diversity": (
-        "diversity",
-        ["fusion_frozen", ("probe_mobilenetv2", "probe_mobilenetv2_b")],
-        ["twin_frozen", ("probe_resnet50", "probe_mobilenetv2")],
-        True,
-    ),
-    "lpft_fusion": ("lpft", ["fusion_lpft"], ["fusion_finetune"], True),
-    "lpft_member": ("lpft", ["partial_mobilenetv2_lpft"], ["partial_mobilenetv2"], False),
-    "finetuned_vs_frozen_fusion": ("table1", ["fusion_finetune"], ["fusion_frozen"], False),
-    "fusion_vs_logit_average": ("fusion", ["fusion_finetune"], ["logit_average"], False),
-    "fusion_vs_weighted_average": ("fusion", ["fusion_finetune"], ["weighted_average"], False),
-    "augmented_path": ("batchnorm", ["fusion_frozen_augmented"], ["fusion_frozen"], False),
-    "aligned_vs_members": (
-        "mismatch",
-        ["fusion_aligned_frozen"],
-        [("probe_aligned_resnet50", "probe_aligned_mobilenetv2")],
-        False,
-    ),
-    "twin_vs_members": ("diversity", ["twin_frozen"], [("probe_mobilenetv2", "probe_mobilenetv2_b")], False),
+    'pretraining_resnet50': ('pretraining', ['resnet50'], ['scratch_resnet50'], True),
+    'pretraining_mobilenetv2': ('pretraining', ['mobilenetv2'], ['scratch_mobilenetv2'], True),
+    'fusion_vs_baselines': ('table1', ['fusion_finetune'], [('resnet50', 'mobilenetv2')], True),
+    'frozen_fusion_vs_members': ('fusion', ['fusion_frozen'], [('probe_resnet50', 'probe_mobilenetv2')], True),
+    'finetuned_fusion_vs_members': ('fusion', ['fusion_finetune'], [('partial_resnet50', 'partial_mobilenetv2')], True),
+    'naive_freeze': ('batchnorm', ['fusion_frozen_naive'], ['fusion_frozen_augmented'], True),
+    'aligned_head': ('mismatch', ['fusion_aligned_frozen'], ['fusion_frozen'], True),
+    'gated_head': ('mismatch', ['fusion_gated_frozen'], ['fusion_frozen'], True),
+    'head_recipe': ('recipe', ['fusion_frozen_head_recipe'], ['fusion_frozen'], True),
+    'diversity': ('diversity', ['fusion_frozen', ('probe_mobilenetv2', 'probe_mobilenetv2_b')],
+                  ['twin_frozen', ('probe_resnet50', 'probe_mobilenetv2')], True),
+    'lpft_fusion': ('lpft', ['fusion_lpft'], ['fusion_finetune'], True),
+    'lpft_member': ('lpft', ['partial_mobilenetv2_lpft'], ['partial_mobilenetv2'], False),
+    'finetuned_vs_frozen_fusion': ('table1', ['fusion_finetune'], ['fusion_frozen'], False),
+    'fusion_vs_logit_average': ('fusion', ['fusion_finetune'], ['logit_average'], False),
+    'fusion_vs_weighted_average': ('fusion', ['fusion_finetune'], ['weighted_average'], False),
+    'augmented_path': ('batchnorm', ['fusion_frozen_augmented'], ['fusion_frozen'], False),
+    'aligned_vs_members': ('mismatch', ['fusion_aligned_frozen'],
+                           [('probe_aligned_resnet50', 'probe_aligned_mobilenetv2')], False),
+    'twin_vs_members': ('diversity', ['twin_frozen'], [('probe_mobilenetv2', 'probe_mobilenetv2_b')], False),
 }
 
 def _pick(term, val_acc: dict) -> str:
@@ -483,9 +373,8 @@ def run_transfer_comparisons(val_acc: dict, correct: dict, plan: dict = COMPARIS
         terms = [t for side in (plus, minus) for t in side]
         if not all(n in correct for t in terms for n in ((t,) if isinstance(t, str) else t)): continue
         p, m = [_pick(t, val_acc) for t in plus], [_pick(t, val_acc) for t in minus]
-        out[key] = dict(
-            hypothesis=hyp, plus=p, minus=m, primary=primary, **bootstrap_contrast(correct, p, m, n_boot, seed=i)
-        )
+        out[key] = dict(hypothesis=hyp, plus=p, minus=m, primary=primary,
+                        **bootstrap_contrast(correct, p, m, n_boot, seed=i))
     prim = [k for k, c in out.items() if c['primary']]
     for k, adj in zip(prim, holm([out[k]['p'] for k in prim])):
         out[k]['p_holm'] = adj
@@ -510,10 +399,10 @@ def check_transfer_out(out: Path, cfg: dict, resume: bool) -> dict:
                                      'choose an empty or new folder')
         return {}
     try: old = json.loads(path.read_text())
-    except ValueError as e: raise ValueError(f'--out {out}: results.json is unreadable ({e}); choose another '
-                                             'folder') from e
-    if not resume: raise ValueError(f'--out {out} holds a run already: add --resume to continue it, or choose another '
-                                    '--out')
+    except ValueError as e:
+        raise ValueError(f'--out {out}: results.json is unreadable ({e}); choose another folder') from e
+    if not resume:
+        raise ValueError(f'--out {out} holds a run already: add --resume to continue it, or choose another --out')
     a = {k: v for k, v in old.get('config', {}).items() if k not in _RUN_FREE}
     b = {k: v for k, v in json.loads(json.dumps(cfg)).items() if k not in _RUN_FREE}
     diff = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
@@ -582,9 +471,8 @@ def add_references(cfg, tasks, out, results, preds):
             pair = {m: ss[i % len(ss)] for m, ss in zip(members, seeds)}
             lg = {m: torch.load(_logits_path(out, m, s), weights_only=True) for m, s in pair.items()}
             info, pr = reference_seed(name, lg, dev.y_test)
-            runs.append(
-                dict(seeds=pair, **info, val_acc=_acc(pr["val"], dev.y_test), test_acc=_acc(pr["test"], final.y_test))
-            )
+            runs.append(dict(seeds=pair, **info, val_acc=_acc(pr['val'], dev.y_test),
+                             test_acc=_acc(pr['test'], final.y_test)))
             p['val'].append(pr['val']); p['test'].append(pr['test'])
         results['references'][name] = dict(members=list(members), runs=runs, **_summary(runs))
         preds['setups'][name] = p
@@ -620,16 +508,10 @@ def run_transfer(preset: str = 'transfer', data=None, out=None, resume: bool = F
     log.start(out/'log.txt')
     data_info = {t: dict(classes=list(d.classes), n_train=len(d.y_train), n_val=len(d.y_test), n_test=len(f.y_test))
                  for t, (d, f) in tasks.items()}
-    results = dict(
-        config=cfg,
-        env=env,
-        data=data_info,
-        pretraining=old.get("pretraining", {}),
-        setups=old.get("setups", {}),
-        references={},
-        case_study_rows=dict(CASE_STUDY_ROWS),
-        controls={n: dict(controls=s.controls, why=s.why) for n, s in TRANSFER_SETUPS.items() if s.controls},
-    )
+    results = dict(config=cfg, env=env, data=data_info, pretraining=old.get('pretraining', {}),
+                   setups=old.get('setups', {}),
+                   references={}, case_study_rows=dict(CASE_STUDY_ROWS),
+                   controls={n: dict(controls=s.controls, why=s.why) for n, s in TRANSFER_SETUPS.items() if s.controls})
     pp = out/'predictions.json'
     preds = dict(classes=list(td.classes), y_val=td.y_test.tolist(), y_test=tf.y_test.tolist(),
                  setups=json.loads(pp.read_text())['setups'] if old and pp.exists() else {})
@@ -658,12 +540,11 @@ def run_text(results: dict) -> str:
             f"({e['device_name']}, {e['cpu_count']} cores), torch {e['torch']}; pretraining {pre / 60:.0f} min, "
             f"everything {results['seconds'] / 60:.0f} min")
 
+# %% ../nbs/09_transfer.ipynb #8a0c1360
 def pretraining_markdown(results: dict) -> str:
     "The pretraining of each branch as a Markdown table: architecture, seed, epochs, time, source accuracies."
-    rows = [
-        "| branch | network | seed | epochs | minutes | source held-out (%) | source test (%) |",
-        "|---|---|---:|---:|---:|---:|---:|",
-    ]
+    rows = ['| branch | network | seed | epochs | minutes | source held-out (%) | source test (%) |',
+            '|---|---|---:|---:|---:|---:|---:|']
     rows += [f"| `{b}` | {DISPLAY_NAMES[e['architecture']]} | {e['seed']} | {e['epochs']} | {e['seconds'] / 60:.1f} | "
              f"{e['val_acc']:.2f} | {e['test_acc']:.2f} |" for b, e in results['pretraining'].items()]
     return '\n'.join(rows)
@@ -675,10 +556,8 @@ def _pm(e: dict, key: str = 'test_acc') -> str:
 
 def transfer_table1(results: dict) -> str:
     "Table 1 of the miniature beside the case study's reported numbers, as Markdown."
-    rows = [
-        "| Table 1 row | setup | case study (reported, %) | ours: test accuracy (%) ± sd (seeds) |",
-        "|---|---|---:|---:|",
-    ]
+    rows = ['| Table 1 row | setup | case study (reported, %) | ours: test accuracy (%) ± sd (seeds) |',
+            '|---|---|---:|---:|']
     for row, name in results['case_study_rows'].items():
         cs = next(v for k, v in CASE_STUDY.items() if CASE_STUDY_LABELS[k] == row)
         rows.append(f"| {row} | `{name}` | {cs:.2f} | {_pm(results['setups'][name])} |")
@@ -686,10 +565,8 @@ def transfer_table1(results: dict) -> str:
 
 def comparisons_markdown(results: dict) -> str:
     "The comparisons of a transfer run as Markdown: difference, 95% interval, p, Holm p, verdict."
-    rows = [
-        "| comparison | difference (points) | 95% interval | p | Holm p | verdict |",
-        "|---|---:|---:|---:|---:|---|",
-    ]
+    rows = ['| comparison | difference (points) | 95% interval | p | Holm p | verdict |',
+            '|---|---:|---:|---:|---:|---|']
     for k, c in results['comparisons'].items():
         (a, *b), (m, *n) = c['plus'], c['minus']          # (a − n) − (m − b): a gain minus a gain, when two a side
         what = f"(`{a}` − `{n[0]}`) − (`{m}` − `{b[0]}`)" if b and n else f"`{a}` − `{m}`"

@@ -232,6 +232,7 @@ def _plain_check(members, data, dev_data, final, cfg, kr, km, row, log) -> dict:
                 s_per_epoch=sum(n_img / h['train_images_per_s'] for h in hist) / len(hist),
                 cached=None if row is None else {k: row[k] for k in keep})
 
+# %% ../nbs/04b_unfreeze.ipynb #5784f9d8
 def unfreeze_sweep(members: dict, data, k_resnet=SWEEP_K['resnet50'], k_mobilenet=SWEEP_K['mobilenetv2'], cfg=None,
                    n_val: int = 5000, train_limit: int | None = 5000, test_limit: int | None = None,
                    plain_check=((3, 3),), settings=None, note: str = '', log=print) -> dict:
@@ -463,6 +464,7 @@ def _model_note(summary: dict, weights: str | None) -> str:
             f"Weights restored to those the model had when the sliders were made, so every setting trains from "
             f"the same start; weights: {w}.")
 
+# %% ../nbs/04b_unfreeze.ipynb #275fc328
 def unfreeze_widget(model=None, k_resnet: int | None = None, k_mobilenet: int | None = None, sweep=None, data=None,
                     train_seconds: float = 10.0, head_params: int = CASE_STUDY_HEAD_PARAMS, weights: str | None = None):
     """Sliders for the trainable blocks of each backbone (needs a live kernel). With a `model` (a `FusionModel` or a
