@@ -59,8 +59,7 @@ def fusion_nb_run(
                                     seeds=seeds, n_val=n_val, member_points=member_points).items() if v is not None]
         extra += [k for k, v in dict(no_pretrained=no_pretrained, compile=compile, scale_lr=scale_lr).items() if v]
         if extra: raise ValueError(f"--preset {preset} runs the transfer plan of notebook 09 as it is; it takes "
-                                   "--data, "
-                                   "--out, --resume, --device and --seed only, not "
+                                   "--data, --out, --resume, --device and --seed only, not "
                                    f"--{', --'.join(k.replace('_', '-') for k in extra)}")
         return run_transfer(preset, data=data, out=out, resume=resume, device=device, seed=seed)
     return run_case_study(setups=setups, preset=preset, data=data, img_size=img_size, epochs=epochs,
@@ -76,9 +75,8 @@ def describe_preset(name:str) -> str:
     p = resolve_config(name)
     n = lambda v: 'all' if v is None else f'{v:,}'
     fusion = f" (members-first: {p['fusion_epochs']})" if any(s in MEMBERS_FIRST for s in p['setups']) else ''
-    return (f"{p['data']}, {p['img_size']} px, {p['epochs']} epoch(s){fusion}, batch {p['batch_size']}, lr "
-            f"{p['lr']:g} {p['schedule']}, "
-            f"{n(p['train_limit'])}/{n(p['test_limit'])} train/test images "
+    return (f"{p['data']}, {p['img_size']} px, {p['epochs']} epoch(s){fusion}, batch {p['batch_size']}, lr {p['lr']:g} "
+            f"{p['schedule']}, {n(p['train_limit'])}/{n(p['test_limit'])} train/test images "
             f"({'a tenth' if p['n_val'] is None else n(p['n_val'])} held out), {p['seeds']} seeds, "
             f"{'ImageNet weights' if p['pretrained'] else 'random weights'}; setups: {', '.join(p['setups'])}")
 

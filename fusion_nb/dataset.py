@@ -294,8 +294,7 @@ def load_folder(path, cache_dir=None, progress: bool = True) -> ImageData:
     path = Path(path).expanduser()
     if not path.exists():
         raise FileNotFoundError(f"No such file or folder: {path}. `data` must be 'cifar10', 'synthetic', or the path "
-                                f"of {_LAYOUTS}, "
-                                f"or a {'/'.join(ARCHIVES)} archive of one.")
+                                f"of {_LAYOUTS}, or a {'/'.join(ARCHIVES)} archive of one.")
     if path.is_file() and path.name.lower().endswith(ARCHIVES):
         data = load_folder(extract_archive(path, cache_dir), cache_dir, progress)
         return replace(data, source=f'archive:{path}' + (' (cached)' if data.source.endswith('(cached)') else ''))

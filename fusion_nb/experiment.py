@@ -200,8 +200,7 @@ def validate_config(cfg:dict):
             raise ValueError(f"--{k.replace('_', '-')} must be a positive integer, got {v!r}")
     if cfg['batch_size'] < 2:
         raise ValueError(f"--batch-size must be at least 2, got {cfg['batch_size']}: BatchNorm layers that train need "
-                         "more than "
-                         "one image per batch")
+                         "more than one image per batch")
     if cfg['n_val'] is not None and (not isinstance(cfg['n_val'], int) or cfg['n_val'] < 0):
         raise ValueError(f"--n-val must be 0 (no held-out split) or a positive integer, got {cfg['n_val']!r}")
     if not isinstance(cfg['warmup_steps'], int) or cfg['warmup_steps'] < 0:
@@ -227,8 +226,7 @@ def validate_config(cfg:dict):
     data = str(cfg['data'])
     if data not in BUILTIN_DATA and not Path(data).expanduser().exists():
         raise FileNotFoundError(f"--data {data}: no such folder or archive; give 'cifar10' (downloaded by "
-                                "torchvision), "
-                                "'synthetic', or the path of a CIFAR-10 folder or .tar.gz archive")
+                                "torchvision), 'synthetic', or the path of a CIFAR-10 folder or .tar.gz archive")
 
 def check_weights(cfg:dict):
     "Build each backbone the run needs with its weights once; a RuntimeError with the way out if they cannot be had."
@@ -263,8 +261,7 @@ def previous_run(out, cfg:dict) -> dict:
             else []
         )
         if foreign: raise ValueError(f"--out {out} holds files that no fusion_nb run wrote ({', '.join(foreign[:5])}) "
-                                     "and no "
-                                     "results.json; choose an empty or new folder")
+                                     "and no results.json; choose an empty or new folder")
         return {}                                        # new, empty, or a run killed before its first results.json
     try: old = json.loads(path.read_text())
     except ValueError as e:
@@ -636,8 +633,7 @@ def _split_data(run: CaseStudyRun):
         ('' if n_val else '; no held-out split (--n-val 0): the test set is also the validation set'))
     if cfg['batch_size'] > len(run.dev_ds.y_train):
         raise ValueError(f"--batch-size {cfg['batch_size']} is larger than the training set "
-                         f"({len(run.dev_ds.y_train):,} "
-                         "images); give a smaller --batch-size or a larger --train-limit")
+                         f"({len(run.dev_ds.y_train):,} images); give a smaller --batch-size or a larger --train-limit")
 
 def prepare_run(cfg: dict, quiet: bool = False) -> CaseStudyRun:
     "Everything a run checks before it writes a file: settings, device, data, weights, and what `--out` holds."
@@ -650,8 +646,7 @@ def prepare_run(cfg: dict, quiet: bool = False) -> CaseStudyRun:
     _split_data(run)
     check_weights(cfg)
     log(f"weights: {cfg['weights'] or 'none (random initialisation)'}; {cfg['img_size']} px, batch "
-        f"{cfg['batch_size']}; "
-        f"{cfg['epochs']} epoch(s) at lr {cfg['lr']:g} ({cfg['schedule']})"
+        f"{cfg['batch_size']}; {cfg['epochs']} epoch(s) at lr {cfg['lr']:g} ({cfg['schedule']})"
         + (f"; members-first: {cfg['fusion_epochs']} epoch(s), new heads on frozen features at lr {cfg['head_lr']:g} "
            f"({HEAD_RECIPE['schedule']}, {cfg['seeds']} seeds), fine-tuning at lr {cfg['fusion_lr']:g} (constant)"
            if any(n in MEMBERS_FIRST for n in cfg['setups']) else ''))
@@ -702,8 +697,7 @@ def train_run(run: CaseStudyRun, progress: bool = True):
     for i, name in enumerate(order, 1):
         if name in run.finished:
             log(f"[{i}/{len(order)}] {name}: finished in a previous run (val_acc "
-                f"{run.finished[name]['val_acc']:.2f}%), "
-                "skipped"); continue
+                f"{run.finished[name]['val_acc']:.2f}%), skipped"); continue
         log(f"[{i}/{len(order)}] {name}")
         for m in needs(name):                                # members trained in an earlier, interrupted run
             if m not in models: models[m] = restore_setup(m, run.ds, cfg, out)
@@ -749,8 +743,7 @@ def draw_run(run: CaseStudyRun):
         check = gradcam_check(run.final, cams, cfg['img_size'], device=run.device, baselines=baselines)
         save_json(check, out/'gradcam.json')
         log(f"Grad-CAM deletion check on {check['n_images']} test images (drop of the true class's logit for the top "
-            "10% "
-            "of pixels by its map / 10% at random / the top 10% by another image's map): " +
+            "10% of pixels by its map / 10% at random / the top 10% by another image's map): " +
             '; '.join(f"{k} {v['top_drop']:.2f} / {v['random_drop']:.2f} / {v['other_map_drop']:.2f}"
                       for k, v in check['models'].items()) + f" ({out/'gradcam.json'})")
         from fusion_nb.gradcam import branch_summary

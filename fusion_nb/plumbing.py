@@ -106,8 +106,7 @@ def extract_archive(archive, cache_dir=None) -> Path:
             # tarfile lists every method it tried
             first = (str(e).strip().splitlines() or [type(e).__name__])[0].rstrip(':')
             raise ValueError(f'Cannot extract archive {archive}: not a readable {"/".join(ARCHIVES)} archive '
-                             f'({first}). '
-                             'Download it again, or give the extracted folder.') from None
+                             f'({first}). Download it again, or give the extracted folder.') from None
         raise
     return dest
 

@@ -27,8 +27,7 @@ __all__ = ['CASE_STUDY_SOURCE', 'CASE_STUDY', 'CASE_STUDY_LABELS', 'BASELINES', 
 # %% ../nbs/05_results.ipynb #f3d871bd
 CASE_STUDY_SOURCE = ("I. M. R. Postrero, H. W. Banaag and K. S. Englatica, \"Image Classification on CIFAR-10 Using "
                      "Feature-Level Fusion of ResNet50 and MobileNetV2\", mini case study, Department of Computer "
-                     "Science, "
-                     "University of Science and Technology of Southern Philippines, Table 1")
+                     "Science, University of Science and Technology of Southern Philippines, Table 1")
 CASE_STUDY = {'resnet50': 95.02, 'mobilenetv2': 94.75, 'fusion_frozen': 85.40, 'fusion_finetune': 90.38}
 CASE_STUDY_LABELS = {'resnet50': 'ResNet50 baseline', 'mobilenetv2': 'MobileNetV2 baseline',
                      'fusion_frozen': 'Fusion (frozen)', 'fusion_finetune': 'Fusion (finetuned)'}
@@ -51,8 +50,7 @@ def _require(d, keys, where: str, src: str):
     if not isinstance(d, dict): raise ValueError(f"{src}: {where} should be an object, got {type(d).__name__}")
     missing = [k for k in keys if k not in d]
     if missing: raise ValueError(f"{src}: {where} lacks the key(s) {', '.join(map(repr, missing))} (see the "
-                                 "results.json "
-                                 "format in CONTRIBUTING.md)")
+                                 "results.json format in CONTRIBUTING.md)")
 
 def check_results(res: dict, src: str = 'results') -> dict:
     "Raise a ValueError naming `src` and the missing or wrong key unless `res` follows the results.json format."
@@ -148,9 +146,8 @@ def run_summary(run: dict, seconds: float | None = None) -> str:
         else f"{d['n_train']:,} training / {d['n_test']:,} test images, no held-out split: the test set also picked"
     )
     return (
-        f"{d['source']} ({split}), {c.get('img_size', '?')} px, "
-        f"{recipe_text(c)}, {weights}; {e['device']} ({e['device_name']}, {e['cpu_count']} CPU cores), torch "
-        f"{e['torch']}{time_}"
+        f"{d['source']} ({split}), {c.get('img_size', '?')} px, {recipe_text(c)}, {weights}; {e['device']} "
+        f"({e['device_name']}, {e['cpu_count']} CPU cores), torch {e['torch']}{time_}"
     )
 
 # %% ../nbs/05_results.ipynb #639e6f84
@@ -378,7 +375,7 @@ def comparisons(results: dict, preds: dict | None = None) -> dict[str, dict]:
     return out
 
 def controlled_text(key: str, c: dict) -> str:
-    """One controlled comparison (from 07's `run_comparisons`) in words: the difference, both noises, the verdict, the
+    """One controlled comparison (from 06b's `run_comparisons`) in words: the difference, both noises, the verdict, the
     control."""
     a, b = setup_label(c['a']), setup_label(c['b'])
     if c['n_seeds'] > 1 and c['sd_seeds'] is not None:
@@ -412,14 +409,15 @@ def describe(results: dict, preds: dict | None = None, provenance: bool = True) 
                        f"{s[best]['test_acc']:.2f}%{sd} on the test set.")
         out += [controlled_text(_sentence(k), c) for k, c in results['comparisons'].items()]
         out.append("A difference counts as beyond the noise only if it exceeds both its test-sampling noise and twice "
-                   "its "
-                   "standard deviation across seeds, with the same sign in every seed.")
+                   "its standard deviation across seeds, with the same sign in every seed.")
         return '\n'.join(out)
-    out.append("This run was made before the held-out split, the controls and the seeds: its fusions trained more "
-               "epochs "
-               "than their members with nothing trained as long beside them, one seed each, and the test set also "
-               "picked. "
-               "Read its comparisons as descriptions, not as evidence.")
+    if all(has_holdout(r) for r in runs_of(results)):
+        out.append("This run has a held-out split but no controlled comparisons: nothing beside its fusions trained as "
+                   "long as they did. Read the differences below as descriptions, not as evidence.")
+    else:
+        out.append("This run was made before the held-out split, the controls and the seeds: its fusions trained "
+                   "more epochs than their members with nothing trained as long beside them, one seed each, and the "
+                   "test set also picked. Read its comparisons as descriptions, not as evidence.")
     best = max(acc, key=acc.get)
     out.append(f"The best setup is {setup_label(best)} ({INIT_LABELS[results['setups'][best]['init']]}) with "
                f"{acc[best]:.2f}%.")
@@ -428,9 +426,8 @@ def describe(results: dict, preds: dict | None = None, provenance: bool = True) 
     fz, ft = (next(k for k,
                    v in CASE_STUDY_LABELS.items() if v == row) for row in ('Fusion (frozen)', 'Fusion (finetuned)'))
     if fz in acc and ft in acc:
-        out.append(f"The case study reported fine-tuning {CASE_STUDY[ft] - CASE_STUDY[fz]:.2f} "
-                   f"points above frozen fusion ({CASE_STUDY[ft]:.2f}% vs {CASE_STUDY[fz]:.2f}%); "
-                   f"ours is {acc[ft] - acc[fz]:+.2f} points.")
+        out.append(f"The case study reported fine-tuning {CASE_STUDY[ft] - CASE_STUDY[fz]:.2f} points above frozen "
+                   f"fusion ({CASE_STUDY[ft]:.2f}% vs {CASE_STUDY[fz]:.2f}%); ours is {acc[ft] - acc[fz]:+.2f} points.")
     n = min(r['data']['n_test'] for r in runs_of(results))
     out.append(f"Every accuracy is on {n:,} test images; "
                + ("noise is two standard errors of the paired difference (only the images where two setups disagree "

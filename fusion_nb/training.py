@@ -95,9 +95,8 @@ def get_device(name: str | torch.device = 'auto') -> torch.device:
         return torch.device('cuda' if torch.cuda.is_available() else 'mps' if _mps_available() else 'cpu')
     if kind == 'cuda' and not torch.cuda.is_available():
         raise RuntimeError(f"Device {name!r} was asked for, but CUDA is not available here (torch "
-                           f"{torch.__version__}): "
-                           "use device='auto' or 'cpu', or install a CUDA build of torch on a machine with an NVIDIA "
-                           "GPU.")
+                           f"{torch.__version__}): use device='auto' or 'cpu', or install a CUDA build of torch on a "
+                           "machine with an NVIDIA GPU.")
     if kind == 'mps' and not _mps_available():
         raise RuntimeError(f"Device {name!r} was asked for, but MPS (Apple GPU) is not available here: use "
                            "device='auto' or 'cpu'.")
@@ -372,9 +371,8 @@ def load_checkpoint(path: str | Path) -> dict:
     if not path.exists(): raise FileNotFoundError(f'No checkpoint at {path}.')
     try: state = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e:
-        raise RuntimeError(f'Checkpoint {path} is damaged or is not a fusion_nb checkpoint ({_why(e)}). Delete it: '
-                           'the model '
-                           'then trains from the start (fusion_nb_run --resume does this by itself).') from None
+        raise RuntimeError(f'Checkpoint {path} is damaged or is not a fusion_nb checkpoint ({_why(e)}). Delete it: the '
+                           'model then trains from the start (fusion_nb_run --resume does this by itself).') from None
     missing = {'model', 'optimizer', 'history', 'epoch',
                'cfg'} - set(state) if isinstance(state, dict) else {'everything'}
     if missing:
@@ -411,9 +409,8 @@ def _check_finite(losses: torch.Tensor, epoch: int, first_step: int, n_steps: in
     if len(bad):
         i = int(bad[0, 0]); step = first_step + i
         raise FloatingPointError(f'Loss is {losses[i].item()} at epoch {epoch + 1}, step {step + 1} of {n_steps}: '
-                                 'training diverged. '
-                                 'Try a smaller lr (or amp=\'off\'); the checkpoint of the last complete epoch is '
-                                 'kept.')
+                                 'training diverged. Try a smaller lr (or amp=\'off\'); the checkpoint of the last '
+                                 'complete epoch is kept.')
 
 def _check_epoch(model, val_loss: float, epoch: int):
     """Raise `FloatingPointError` if an epoch ended with non-finite weights or validation loss (a blow-up in its last
@@ -426,9 +423,8 @@ def _check_epoch(model, val_loss: float, epoch: int):
             else f"the validation loss is {val_loss}"
         )
         raise FloatingPointError(f'Training diverged in epoch {epoch + 1}: {what}, although every checked training '
-                                 'loss was finite. '
-                                 'Try a smaller lr (or amp=\'off\'); the checkpoint of the last complete epoch is '
-                                 'kept.')
+                                 'loss was finite. Try a smaller lr (or amp=\'off\'); the checkpoint of the last '
+                                 'complete epoch is kept.')
 
 def train_epoch(model, batches, opt, scaler, device, dtype, epoch: int = 0, cached: bool = False,
                 progress: bool = True, check_every: int | None = None, sched=None, forward=None) -> dict:

@@ -416,8 +416,7 @@ def transfer_data(cfg: dict) -> dict:
     data = cfg['data']
     if data not in ('cifar10', 'synthetic') and not Path(data).expanduser().exists():
         raise FileNotFoundError(f"--data {data}: no such folder or archive; give 'cifar10' (downloaded by "
-                                "torchvision), "
-                                "'synthetic', or the path of a CIFAR-10 folder or .tar.gz archive")
+                                "torchvision), 'synthetic', or the path of a CIFAR-10 folder or .tar.gz archive")
     ds = load_data(data)
     kw = dict(n_val=cfg['n_val'], n_test=cfg['n_test'], seed=cfg['seed'])
     tasks = dict(source=task_splits(ds, cfg['source_classes'], n_train=cfg['n_train_source'], **kw),
@@ -457,8 +456,7 @@ def train_transfer_setups(cfg, tasks, source, out, results, preds, log, save):
             preds['setups'][name] = stored_predictions(out, name, [x['seed'] for x in entry['runs']])
             entry.update(_summary(entry['runs']))
             log(f"[{i}/{len(TRANSFER_SETUPS)}] {name} (seed {seed}): held-out {r['val_acc']:.2f}%, test "
-                f"{r['test_acc']:.2f}%, "
-                f"{r['seconds']:.0f} s")
+                f"{r['test_acc']:.2f}%, {r['seconds']:.0f} s")
             save()
 
 def add_references(cfg, tasks, out, results, preds):

@@ -23,10 +23,10 @@ from .training import (sync, FeatureBatches, TrainConfig, amp_dtype, autocast, c
                                 metrics, precision, train_epoch)
 
 # %% auto #0
-__all__ = ['SWEEP_K', 'to_boundary', 'from_boundary', 'frozen_cut', 'TrainablePart', 'boundary_cache', 'PeakMemory',
-           'train_from_boundary', 'sweep_data', 'unfreeze_sweep', 'load_sweep', 'sweep_cell', 'setting_seconds',
-           'sweep_setting_text', 'measured_lines', 'measured_html', 'plot_sweep', 'plot_unfreeze', 'train_briefly',
-           'plot_training', 'unfreeze_widget']
+__all__ = ['SWEEP_K', 'SWEEP_BASE', 'SWEEP_NAME', 'to_boundary', 'from_boundary', 'frozen_cut', 'TrainablePart', 'boundary_cache',
+           'PeakMemory', 'train_from_boundary', 'sweep_data', 'unfreeze_sweep', 'load_sweep', 'sweep_cell',
+           'setting_seconds', 'sweep_setting_text', 'measured_lines', 'measured_html', 'plot_sweep', 'plot_unfreeze',
+           'train_briefly', 'plot_training', 'unfreeze_widget']
 
 # %% ../nbs/04b_unfreeze.ipynb #dd637eb8
 def _pool(h): return torch.flatten(nn.functional.adaptive_avg_pool2d(h, 1), 1)
@@ -164,9 +164,11 @@ def sweep_data(data, n_val: int = 5000, train_limit: int | None = 5000, test_lim
     dev = dev.subset(train_limit, None, seed)
     return dev, replace(final, x_train=dev.x_train, y_train=dev.y_train).subset(None, test_limit, seed)
 
+SWEEP_BASE, SWEEP_NAME = 'members_frozen', 'members_finetune'   # the fusion a sweep starts from; what its settings are
+
 def _sweep_setup(kr, km):
-    return Setup(f'members_finetune_r{kr}_m{km}', {'resnet50': kr, 'mobilenetv2': km}, 'concat',
-                 f'members_finetune with the last {kr} ResNet50 and {km} MobileNetV2 blocks trainable', 'members')
+    return Setup(f'{SWEEP_NAME}_r{kr}_m{km}', {'resnet50': kr, 'mobilenetv2': km}, 'concat',
+                 f'{SWEEP_NAME} with the last {kr} ResNet50 and {km} MobileNetV2 blocks trainable', 'members')
 
 def _sweep_grid(k_resnet, k_mobilenet, settings) -> tuple[dict, list]:
     "The checked block counts of each backbone and the `(k_r, k_m)` settings to measure."
@@ -246,11 +248,10 @@ def unfreeze_sweep(members: dict, data, k_resnet=SWEEP_K['resnet50'], k_mobilene
     ks, grid = _sweep_grid(k_resnet, k_mobilenet, settings)
     dev_data, final = sweep_data(data, n_val, train_limit, test_limit, cfg.seed)
     device = get_device(cfg.device)
-    base = build_model('members_frozen', members=members, n_classes=len(data.classes))   # copies of the members' bodies
+    base = build_model(SWEEP_BASE, members=members, n_classes=len(data.classes))   # copies of the members' bodies
     names = list(base.backbones)
-    log(f'sweep: {len(grid)} settings; training on {len(dev_data.y_train):,} images, '
-        f'held out {len(dev_data.y_test):,}, test {len(final.y_test):,}; '
-        f'{cfg.epochs} epoch(s) at {cfg.img_size} px on {device}')
+    log(f'sweep: {len(grid)} settings; training on {len(dev_data.y_train):,} images, held out '
+        f'{len(dev_data.y_test):,}, test {len(final.y_test):,}; {cfg.epochs} epoch(s) at {cfg.img_size} px on {device}')
     cache, cache_s = {}, {}
     for n, b in base.backbones.items():      # one pass per view and split serves every cut of this backbone
         t = time.perf_counter()
