@@ -304,7 +304,7 @@ def sweep_cell(sweep: dict, k_resnet, k_mobilenet) -> dict | None:
     return next((r for r in sweep['settings'] if (r['k_resnet'], r['k_mobilenet']) == (k_resnet, k_mobilenet)), None)
 
 def setting_seconds(sweep: dict, row: dict) -> float | None:
-    "A setting's seconds per epoch, or None where the sweep file marks its run as slowed by other work."
+    "A setting's seconds per epoch, or None where the sweep file marks as measured under other conditions."
     slowed = [list(p) for p in sweep.get('slowed', {}).get('settings', [])]
     return None if [row['k_resnet'], row['k_mobilenet']] in slowed else row['s_per_epoch']
 
@@ -324,7 +324,7 @@ def measured_lines(sweep: dict | None, k_resnet, k_mobilenet) -> list[str]:
     mem = f"{r['peak_mem_mib']:.0f} MiB" if r.get('peak_mem_mib') is not None else 'not measured'
     s = setting_seconds(sweep, r)
     secs = (f"{s:.1f} s per epoch ({r['train_s_per_epoch_cached']:.1f} s with the frozen part cached)" if s is not None
-            else 'time per epoch: not reported (other work slowed this run)')
+            else 'time per epoch: not comparable for this setting')
     return [f"held-out accuracy {r['heldout_acc']:.2f}%, test accuracy {r['test_acc']:.2f}%", secs,
             f"peak memory: +{mem} ({sweep.get('memory', 'memory')})", f"measured: {sweep_setting_text(sweep)}"]
 
