@@ -19,7 +19,8 @@ from pathlib import Path
 import torch
 
 from .dataset import load_data, show_samples
-from .plumbing import RunLog, env_info, is_temporary, remove_temporary, save_figure, save_json, save_text
+from .plumbing import (RunLog, env_info, read_run_folder, settings_diff, remove_temporary, save_figure,
+                                save_json, save_text)
 from .backbones import DEFAULT_WEIGHTS, count_params
 from .fusion import (SETUPS, SETUP_NAMES, POINT_SETUPS, is_frozen_setup, member_controls, head_base,
                               CASE_STUDY_SETUPS, MEMBERS_FIRST, CONTROLS, REFERENCES, feature_scales, architecture,
@@ -252,24 +253,10 @@ RUN_FILES = ('log.txt', 'checkpoints', 'figures', 'predictions.json', 'table.md'
 def previous_run(out, cfg:dict) -> dict:
     """The finished setups a run with `cfg` may keep from `out` (empty unless resuming); an error if `out` holds another
     run."""
-    out, path = Path(out), Path(out)/'results.json'
-    if not path.exists():
-        if out.exists() and not out.is_dir(): raise ValueError(f"--out {out} is a file; give a folder (new or empty)")
-        foreign = (
-            sorted(p.name for p in out.iterdir() if p.name not in RUN_FILES and not is_temporary(p))
-            if out.exists()
-            else []
-        )
-        if foreign: raise ValueError(f"--out {out} holds files that no fusion_nb run wrote ({', '.join(foreign[:5])}) "
-                                     "and no results.json; choose an empty or new folder")
-        return {}                                        # new, empty, or a run killed before its first results.json
-    try: old = json.loads(path.read_text())
-    except ValueError as e:
-        raise ValueError(f"--out {out}: results.json is unreadable ({e}); choose another folder") from e
-    a, b = _comparable({**LATER_SETTINGS, **old.get('config', {})}), _comparable(cfg)
-    diff = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
-    if diff:
-        what = ', '.join(f"{k}: {a.get(k)!r} there, {b.get(k)!r} now" for k in diff)
+    old = read_run_folder(out, RUN_FILES)
+    if old is None: return {}                      # new, empty, or a run killed before its first results.json
+    what = settings_diff(_comparable({**LATER_SETTINGS, **old.get('config', {})}), _comparable(cfg))
+    if what:
         raise ValueError(f"--out {out} holds a run with different settings ({what}); "
                          "choose another --out, or rerun with the same settings to continue it")
     return old.get('setups', {}) if cfg['resume'] else {}
@@ -659,7 +646,7 @@ def open_run(run: CaseStudyRun):
     resumed run finished: its entries, predictions and models. A finished setup whose files are gone trains again."""
     cfg, log, out = run.cfg, run.log, run.out
     exists = (out/'results.json').exists()
-    stale = remove_temporary(out, out/'checkpoints', out/'figures')   # left by writes that an earlier run was killed in
+    stale = remove_temporary(out, out/'checkpoints', out/'figures')   # the temporary files of interrupted writes
     data_info = dict(source=str(cfg['data']), n_train=len(run.dev_ds.y_train),
                      n_val=len(run.dev_ds.y_test) if run.final is not run.dev_ds else 0, n_test=len(run.final.y_test))
     if not exists: save_json(dict(config=cfg, env=run.env, data=data_info, setups={}), out/'results.json')

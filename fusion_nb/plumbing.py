@@ -12,10 +12,10 @@ import torch, torchvision
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['ARCHIVES', 'atomic_write', 'is_temporary', 'remove_temporary', 'save_json', 'save_text', 'save_figure', 'cache_root',
-           'digest', 'folder_key', 'extract_archive', 'cached_tensors', 'LineProgress', 'draws_bars', 'progress_bar',
-           'cpu_name', 'env_info', 'RunLog', 'markdown_rows', 'terminal_width', 'HelpFormatter', 'wrap',
-           'hyphenate_flags']
+__all__ = ['ARCHIVES', 'atomic_write', 'is_temporary', 'remove_temporary', 'save_json', 'save_text', 'save_figure',
+           'read_run_folder', 'settings_diff', 'cache_root', 'digest', 'folder_key', 'extract_archive',
+           'cached_tensors', 'LineProgress', 'draws_bars', 'progress_bar', 'cpu_name', 'env_info', 'RunLog',
+           'markdown_rows', 'terminal_width', 'HelpFormatter', 'wrap', 'hyphenate_flags']
 
 # %% ../nbs/08_plumbing.ipynb #6c3d38f2
 _UMASK = os.umask(0o022); os.umask(_UMASK)   # read once: mkstemp makes owner-only files, we want normal ones
@@ -57,6 +57,27 @@ def save_figure(fig, path, dpi: int = 110) -> Path:
     import matplotlib.pyplot as plt
     try: return atomic_write(path, lambda f: fig.savefig(f, format='png', dpi=dpi, bbox_inches='tight'), mode='wb')
     finally: plt.close(fig)
+
+# %% ../nbs/08_plumbing.ipynb #c61ecd9b
+def read_run_folder(out, ours) -> dict | None:
+    """The results.json of the run in folder `out`; None for a new folder, or one that holds only what a run writes
+    (names in `ours`, temporary files). A clear error for a file, foreign files or an unreadable results.json."""
+    out, path = Path(out), Path(out)/'results.json'
+    if not path.exists():
+        if out.exists() and not out.is_dir(): raise ValueError(f"--out {out} is a file; give a folder (new or empty)")
+        foreign = sorted(p.name for p in out.iterdir() if p.name not in ours and not is_temporary(p)) if out.exists() \
+            else []
+        if foreign: raise ValueError(f"--out {out} holds files that no fusion_nb run wrote ({', '.join(foreign[:5])}) "
+                                     "and no results.json; choose an empty or new folder")
+        return None
+    try: return json.loads(path.read_text())
+    except ValueError as e:
+        raise ValueError(f"--out {out}: results.json is unreadable ({e}); choose another folder") from e
+
+def settings_diff(old: dict, new: dict) -> str:
+    "The settings on which two runs differ, as 'key: old there, new now', comma-separated (empty if none)."
+    diff = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+    return ', '.join(f"{k}: {old.get(k)!r} there, {new.get(k)!r} now" for k in diff)
 
 # %% ../nbs/08_plumbing.ipynb #372a8d95
 ARCHIVES = ('.tar.gz', '.tgz', '.tar', '.zip')

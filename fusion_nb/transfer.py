@@ -17,7 +17,7 @@ from .backbones import DISPLAY_NAMES, make_backbone, count_params
 from .fusion import FusionModel, make_head
 from .training import TrainConfig, fit, predict, get_device, uses_cache, cached_features, save_checkpoint
 from .results import CASE_STUDY, CASE_STUDY_LABELS, bootstrap_contrast, holm, seed_summary
-from .plumbing import RunLog, env_info, save_json, save_text, remove_temporary, is_temporary
+from .plumbing import RunLog, env_info, save_json, save_text, remove_temporary, read_run_folder, settings_diff
 
 # %% auto #0
 __all__ = ['SOURCE_CLASSES', 'TARGET_CLASSES', 'BRANCHES', 'LAST_BLOCKS', 'TRANSFER_SETUPS', 'TRANSFER_REFERENCES',
@@ -388,27 +388,14 @@ _RUN_FREE = ('device',)     # settings that may change when a run is resumed
 
 def check_transfer_out(out: Path, cfg: dict, resume: bool) -> dict:
     "The results.json a run may continue from `out` (empty for a new run); a clear error if `out` holds something else."
-    path = out/'results.json'
-    if not path.exists():
-        if out.exists() and not out.is_dir(): raise ValueError(f'--out {out} is a file; give a folder (new or empty)')
-        ours = {'results.json', 'predictions.json', 'log.txt', 'checkpoints', 'logits', 'table.md'}
-        foreign = (
-            sorted(p.name for p in out.iterdir() if p.name not in ours and not is_temporary(p)) if out.exists() else []
-        )
-        if foreign: raise ValueError(f"--out {out} holds files no transfer run wrote ({', '.join(foreign[:5])}); "
-                                     'choose an empty or new folder')
-        return {}
-    try: old = json.loads(path.read_text())
-    except ValueError as e:
-        raise ValueError(f'--out {out}: results.json is unreadable ({e}); choose another folder') from e
+    old = read_run_folder(out, {'results.json', 'predictions.json', 'log.txt', 'checkpoints', 'logits', 'table.md'})
+    if old is None: return {}
     if not resume:
         raise ValueError(f'--out {out} holds a run already: add --resume to continue it, or choose another --out')
-    a = {k: v for k, v in old.get('config', {}).items() if k not in _RUN_FREE}
-    b = {k: v for k, v in json.loads(json.dumps(cfg)).items() if k not in _RUN_FREE}
-    diff = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
-    if diff: raise ValueError(f"--out {out} holds a run with other settings "
-                              f"({', '.join(f'{k}: {a.get(k)!r} there, {b.get(k)!r} now' for k in diff)}); "
-                              'use the same settings, or another --out')
+    keep = lambda c: {k: v for k, v in c.items() if k not in _RUN_FREE}
+    what = settings_diff(keep(old.get('config', {})), keep(json.loads(json.dumps(cfg))))
+    if what:
+        raise ValueError(f"--out {out} holds a run with other settings ({what}); use them, or another --out")
     return old
 
 def transfer_data(cfg: dict) -> dict:
