@@ -8,12 +8,14 @@ measures what a reader would trip over.
     python tools/site_check.py --mathjax node_modules/mathjax   # offline: typeset the math with a local MathJax 3
 
 What it measures on each page (the layout Quarto gives, which tools/render_pages.py cannot see):
-- at a desktop width, a code, output or table block whose content is wider than the block (the reader must scroll
-  sideways, or the text is cut off), and display math wider than the text column;
+- at a desktop width, a code, output or table block whose content is wider than the block, and any box that scrolls
+  sideways (overflow-x auto or scroll: the wrapper around a table, not only the table) with content wider than itself
+  (the reader must scroll sideways, or the text is cut off), and display math wider than the text column;
 - at any width, a page that scrolls sideways;
 - a figure whose file is more than 2.2x wider than it is drawn (its text is shrunk past reading);
 - a link into the repository on GitHub whose file is not in the repository (e.g. "View source" without `nbs/`);
-- a page without a link to the next or the previous page;
+- a page without a link to the next or the previous page, and a page with sections but no visible table of contents
+  (on a phone the right margin is gone);
 - a caption or paragraph showing raw Markdown list markers.
 The pages load MathJax from a CDN; without network, `--mathjax` serves a local copy (`npm install mathjax@3`) in its
 place, so that display math is typeset and measured. Needs /usr/bin/chromium (tools/install_browser.sh) and the
@@ -43,7 +45,13 @@ MEASURE = r'''() => {
   // At a desktop width every block must fit the column. On a phone a wide formula, table or output may scroll in
   // its own box (styles.css), but the page itself must not scroll sideways.
   const desktop = window.innerWidth >= 800;
-  for (const el of desktop ? main.querySelectorAll('pre, .cell-output-display table, .table-responsive, table') : []) {
+  // The blocks themselves, and every box that scrolls sideways (a wrapper with overflow-x auto or scroll: a table
+  // can fit its own element while the div around it hides most of its columns behind a scroll).
+  const scrolls = e => ['auto', 'scroll'].includes(getComputedStyle(e).overflowX);
+  const sel = 'pre, .cell-output-display table, .table-responsive, table';
+  const blocks = new Set(desktop ? main.querySelectorAll(sel) : []);
+  if (desktop) for (const e of main.querySelectorAll('*')) if (scrolls(e) && !e.closest('.math.display')) blocks.add(e);
+  for (const el of blocks) {
     if (el.closest('.callout-collapse.collapse:not(.show)')) continue;   // a collapsed solution
     if (el.scrollWidth > el.clientWidth + 2) {
       const t = (el.innerText || '').split('\n').reduce((a, b) => a.length >= b.length ? a : b, '');
@@ -67,6 +75,10 @@ MEASURE = r'''() => {
   for (const el of main.querySelectorAll('p, figcaption, caption, td')) {
     if (/(^|:\s)- \S.*\s- \S/.test(el.textContent)) out.push(['raw list', el.textContent.slice(0, 90)]);
   }
+  // A phone has no right margin: a page with sections needs a table of contents it can see.
+  const shown = e => e && e.getBoundingClientRect().height > 0 && getComputedStyle(e).visibility !== 'hidden';
+  if (main.querySelectorAll('h2').length >= 2 && ![...document.querySelectorAll('nav[role="doc-toc"]')].some(shown))
+    out.push(['no table of contents', `${main.querySelectorAll('h2').length} sections at ${window.innerWidth}px`]);
   const links = [...document.querySelectorAll('a[href]')].map(a => a.href);
   const nav = document.querySelector('.page-navigation, nav.page-navigation');
   const navLinks = nav ? [...nav.querySelectorAll('a[href]')].length : 0;
