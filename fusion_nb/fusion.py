@@ -86,7 +86,6 @@ class ProjectedHead(nn.Module):
         lines = [f'branch {i + 1}: ' + ' + '.join(layer_text(m) for m in p) for i, p in enumerate(self.proj)]
         return lines + [f'concat → {self.mlp[0].in_features}'] + [layer_text(m) for m in self.mlp]
 
-# %% ../nbs/03_fusion.ipynb #9a0759ca
 def feature_scales(feats, names=('resnet50', 'mobilenetv2')) -> dict:
     """Per branch of pooled features `feats` (a list of N×d tensors): its width, mean vector length, mean |feature|, and
     mean share of the concatenated vector's squared length."""
@@ -94,7 +93,6 @@ def feature_scales(feats, names=('resnet50', 'mobilenetv2')) -> dict:
     total = sum(sq)
     return {n: dict(dims=int(f.shape[1]), norm=float(s.sqrt().mean()), mean_abs=float(f.float().abs().mean()),
                     share=float((s / total.clamp_min(1e-12)).mean())) for n, f, s in zip(names, feats, sq)}
-
 
 # %% ../nbs/03_fusion.ipynb #543f82f8
 class GatedHead(nn.Module):
@@ -123,7 +121,6 @@ class GatedHead(nn.Module):
             f'z = σ({layer_text(self.gate)}) on concat', 'h = z·h1 + (1−z)·h2', layer_text(self.drop),
                 layer_text(self.out)]
 
-# %% ../nbs/03_fusion.ipynb #62b5ec3b
 def _gated_head(model) -> GatedHead:
     head = getattr(model, 'head', model)
     if not isinstance(head, GatedHead):
@@ -152,16 +149,16 @@ def plot_gate_by_class(gates, classes=None, branches=('ResNet50', 'MobileNetV2')
     "Bar chart of the mean gate per class (share of the first branch); returns the Figure."
     gates = torch.as_tensor(gates).float()
     classes = list(classes) if classes is not None else [str(i) for i in range(len(gates))]
-    if ax is None: fig, ax = plt.subplots(figsize=(9.5, 2.8))
+    if ax is None: fig, ax = plt.subplots(figsize=(6.8, 2.8))
     else: fig = ax.figure
     ax.bar(classes, gates.numpy(), color='tab:blue', label=f'share of {branches[0]}')
     ax.bar(classes, (1 - gates).numpy(), bottom=gates.numpy(), color='tab:green', alpha=0.35,
            label=f'share of {branches[1]}')
     ax.axhline(0.5, color='0.3', lw=0.8, ls='--')
     ax.set_ylim(0, 1); ax.set_ylabel('mean gate z')
-    ax.tick_params(axis='x', labelrotation=30)
-    ax.legend(loc='upper left', bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
-    ax.set_title(f'GatedHead: how much each class relies on {branches[0]} vs {branches[1]}', fontsize=10)
+    plt.setp(ax.get_xticklabels(), rotation=35, ha='right', rotation_mode='anchor')
+    ax.legend(loc='upper left', bbox_to_anchor=(1.01, 1), fontsize=9, frameon=False)
+    ax.set_title(f'Mean gate per class: the share of {branches[0]}', fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -218,7 +215,6 @@ class Setup:
 _BOTH = ('resnet50', 'mobilenetv2')
 _FROZEN = {b: 0 for b in _BOTH}
 
-# %% ../nbs/03_fusion.ipynb #fbbd85e8
 SETUPS = {s.name: s for s in [
     Setup('resnet50', {'resnet50': 'all'}, 'linear',
           'ResNet50 fine-tuned end to end, new linear classifier (case study baseline)'),
@@ -251,8 +247,8 @@ SETUPS = {s.name: s for s in [
     *[Setup(f'reheaded_{b}', {b: 0}, 'concat',
             f"control: the trained {DISPLAY_NAMES[b]} backbone alone, frozen, a new head of the case study's kind",
             'members',
-                controls="the frozen fusions: the same new head, cached features, epochs, lr and seeds, on one "
-                         "member's features",
+                controls="the frozen fusions: a new concatenation head (members_frozen's kind, not the aligned or "
+                         "gated fusions'), the same cached features, epochs, lr and seeds, on one member's features",
             point=True, style=({'resnet50': '0.45', 'mobilenetv2': '0.7'}[b], 'x'))
       for b in _BOTH],
     *[Setup(f'finetuned_{b}', {b: FINETUNE_BLOCKS[b]}, 'concat',
@@ -278,11 +274,10 @@ REFERENCES = {'logit_average': ('resnet50', 'mobilenetv2')}
 REFERENCE_STYLE = {'logit_average': ('tab:red', 'D')}
 SETUP_NAMES = (*SETUPS, *REFERENCES)   # every name `fusion_nb_run --setups` accepts
 POINT_SETUPS = tuple(n for n, s in SETUPS.items() if s.point)        # what 05's members-quality points build
-
-# %% ../nbs/03_fusion.ipynb #361a7a5b
 POINT_STYLE = {**{n: s.style for n, s in SETUPS.items() if s.point}, **REFERENCE_STYLE}
 
 # %% ../nbs/03_fusion.ipynb #8bef3b61
+#| code-fold: true
 def get_setup(setup: str | Setup) -> Setup:
     "The `Setup` named `setup` (or `setup` itself), or a ValueError listing the valid names."
     if isinstance(setup, Setup): return setup
@@ -321,7 +316,6 @@ def architecture(setup: str | Setup, n_classes: int = 10) -> FusionModel:
     "A setup's model with random weights, whatever its `init`: the shape to load a checkpoint into, or to draw."
     return build_model(replace(get_setup(setup), init='pretrained'), weights=None, n_classes=n_classes)
 
-# %% ../nbs/03_fusion.ipynb #ba68c069
 def build_model(setup: str | Setup, weights: str | None = DEFAULT_WEIGHTS, n_classes: int = 10,
                 progress: bool = True, members: dict | None = None) -> FusionModel:
     """The `FusionModel` of a setup: backbones with ImageNet `weights` (None: random), or copies of the trained
@@ -362,7 +356,6 @@ def head_base(name: str) -> str | None:
     return next((n for n, t in SETUPS.items() if t.init == s.init == 'members' and t.head == 'concat' != s.head
                  and t.backbones == s.backbones and not t.controls), None)
 
-# %% ../nbs/03_fusion.ipynb #ed02925a
 class LogitAverage(nn.Module):
     "The mean of several models' logits (e.g. the fine-tuned ResNet50 and MobileNetV2 baselines)."
     def __init__(self, models):
@@ -374,7 +367,6 @@ class LogitAverage(nn.Module):
         "The mean of the models' logits on `x`."
         return torch.stack([m(x) for m in self.models]).mean(dim=0)
 
-# %% ../nbs/03_fusion.ipynb #37c23c80
 def needs(name: str) -> tuple[str, ...]:
     "The setups that must be trained earlier in the same run: a reference's members, a members-first setup's baselines."
     if name in REFERENCES: return tuple(REFERENCES[name])
@@ -388,12 +380,14 @@ def init_of(name: str, weights: str | None) -> str:
     return 'random' if get_weights(_BOTH[0], weights) is None else 'imagenet'
 
 # %% ../nbs/03_fusion.ipynb #5fd23d96
+#| code-fold: true
 def _box(ax, x, y, w, h, text, fc, fontsize=9, **kw):
-    ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle='round,pad=0,rounding_size=0.25', fc=fc, ec='0.35', lw=1))
+    ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle='round,pad=0,rounding_size=0.06', fc=fc, ec='0.35', lw=1))
     if text: ax.text(x + w / 2, y + h / 2, text, ha='center', va='center', fontsize=fontsize, **kw)
 
-def _arrow(ax, x0, y0, x1, y1):
-    ax.annotate('', (x1, y1), (x0, y0), arrowprops=dict(arrowstyle='->', color='0.3', lw=1.2))
+def _arrow(ax, x0, y0, x1, y1, head=True):
+    if head: ax.annotate('', (x1, y1), (x0, y0), arrowprops=dict(arrowstyle='->', color='0.3', lw=1.2))
+    else: ax.plot([x0, x1], [y0, y1], color='0.3', lw=1.2)
 
 def _blocks_title(b) -> str:
     k, n = b.n_trainable_blocks, b.n_blocks
@@ -401,49 +395,55 @@ def _blocks_title(b) -> str:
     return f'{DISPLAY_NAMES[b.name]}: {what}'
 
 def plot_pipeline(model_or_setup, img_size: int = 224):
-    "The fusion pipeline (case study Fig. 2) drawn from a `FusionModel`, a `Setup` or a setup name; returns the Figure."
+    """The fusion pipeline (case study Fig. 2) drawn from a `FusionModel`, a `Setup` or a setup name, 6.8 in wide
+    with 9 pt text; returns the Figure."""
     model = model_or_setup
     if not isinstance(model, FusionModel):
         with torch.device('meta'): model = architecture(model_or_setup)
     bbs, head = list(model.backbones.values()), model.head
     lines = head.describe()
-    n_b = len(bbs)
-    H = max(3.2 * n_b, 0.62 * len(lines) + 2.6) + 0.8
-    fig, ax = plt.subplots(figsize=(14, 0.62 * H + 0.6))
-    ax.set_xlim(0, 100); ax.set_ylim(0, H); ax.axis('off')
-    yc = (H - 0.8) / 2
-    _box(ax, 0.5, yc - 1, 8, 2, f'image\n3×{img_size}×{img_size}', '#e8f0fe')
-    ys = [(H - 0.8) * (n_b - i - 0.5) / n_b for i in range(n_b)]
+    # coordinates in inches: x 0..6.8; rows of backbones, then the head below them
+    row, head_h, top = 1.05, 0.42 + 0.19 * len(lines), 0.3
+    H = top + row * len(bbs) + 0.25 + head_h + 0.05
+    fig = plt.figure(figsize=(6.8, H + 0.3))
+    ax = fig.add_axes([0, 0, 1, H / (H + 0.3)])
+    ax.set_xlim(0, 6.8); ax.set_ylim(0, H); ax.axis('off')
+    ys = [H - top - row * (i + 0.5) for i in range(len(bbs))]
+    yc = sum(ys) / len(ys)
+    _box(ax, 0.02, yc - 0.3, 0.86, 0.6, f'image\n3×{img_size}×{img_size}', '#e8f0fe')
+    bus = 6.62                                                  # where the pooled vectors run down to the head
     for b, y in zip(bbs, ys):
-        _arrow(ax, 8.5, yc, 12, y)
-        _box(ax, 12, y - 1.3, 40, 2.6, '', 'white')
-        ax.text(32, y + 0.85, _blocks_title(b), ha='center', va='center', fontsize=9.5, weight='bold')
-        w, first = 38 / b.n_blocks, b.n_blocks - b.n_trainable_blocks
-        for i, (bname, _) in enumerate(b.blocks):
-            ax.add_patch(Rectangle((13 + i * w, y - 0.45), w * 0.88, 0.8, lw=0.5, ec='0.4',
+        _arrow(ax, 0.88, yc, 0.98, y)
+        _box(ax, 0.98, y - 0.47, 4.42, 0.94, '', 'white')
+        ax.text(3.19, y + 0.31, _blocks_title(b), ha='center', va='center', fontsize=9, weight='bold')
+        w, first = 4.26 / b.n_blocks, b.n_blocks - b.n_trainable_blocks
+        for i in range(b.n_blocks):
+            ax.add_patch(Rectangle((1.06 + i * w, y - 0.02), w * 0.86, 0.2, lw=0.5, ec='0.4',
                                    fc='tab:orange' if i >= first else 'lightgrey'))
         names = b.block_names
-        if first:
-            ax.text(13, y - 0.75, f'frozen: {names[0]} … {names[first - 1]}', fontsize=7.5, va='top', ha='left',
-                    color='0.3')
-        if first < b.n_blocks: ax.text(51, y - 0.75, f'trainable: {names[first]} … {names[-1]}', fontsize=7.5, va='top',
-                                       ha='right', color='tab:orange', weight='bold')
-        _arrow(ax, 52, y, 55, y)
-        _box(ax, 55, y - 0.7, 8, 1.4, f'avg pool\n{b.out_dim}', '#e8f0fe', fontsize=8.5)
-        _arrow(ax, 63, y, 66.5, yc)
-    hh = 0.62 * len(lines) + 1.9
-    _box(ax, 66.5, yc - hh / 2, 24.5, hh, '', '#fff4e0')
+        if first: ax.text(1.06, y - 0.1, f'frozen: {names[0]} … {names[first - 1]}', fontsize=9, va='top',
+                          ha='left', color='0.3')
+        if first < b.n_blocks: ax.text(5.32, y - 0.27, f'trainable: {names[first]} … {names[-1]}', fontsize=9,
+                                       va='top', ha='right', color='tab:orange', weight='bold')
+        _arrow(ax, 5.4, y, 5.55, y)
+        _box(ax, 5.55, y - 0.25, 0.85, 0.5, f'avg pool\n{b.out_dim}', '#e8f0fe')
+        _arrow(ax, 6.4, y, bus, y, head=False)
+    head_top = 0.05 + head_h
+    _arrow(ax, bus, ys[0], bus, head_top + 0.12, head=False)
+    _arrow(ax, bus, head_top + 0.12, 3.19, head_top + 0.12, head=False)
+    _arrow(ax, 3.19, head_top + 0.12, 3.19, head_top)
+    _box(ax, 0.98, 0.05, 4.42, head_h, '', '#fff4e0')
     t, n = count_params(head)
-    ax.text(78.75, yc + hh / 2 - 0.65, f'{type(head).__name__}\n{t:,} trainable parameters', ha='center', va='center',
+    ax.text(3.19, head_top - 0.17, f'{type(head).__name__}: {t:,} trainable parameters', ha='center', va='center',
             fontsize=9, weight='bold')
     for i, line in enumerate(lines):
-        ax.text(78.75, yc + hh / 2 - 1.6 - 0.62 * i, line, ha='center', va='center', fontsize=8, family='monospace')
-    _arrow(ax, 91, yc, 93.5, yc)
-    _box(ax, 93.5, yc - 0.8, 6, 1.6, f'{head.n_classes}\nlogits', '#e8f0fe')
+        ax.text(3.19, head_top - 0.4 - 0.19 * i, line, ha='center', va='center', fontsize=9, family='monospace')
+    _arrow(ax, 5.4, 0.05 + head_h / 2, 5.55, 0.05 + head_h / 2)
+    _box(ax, 5.55, 0.05 + head_h / 2 - 0.25, 0.85, 0.5, f'{head.n_classes}\nlogits', '#e8f0fe')
     t, n = count_params(model)
     name = model.setup.name if model.setup is not None else 'model'
-    ax.set_title(f'{name}: trainable {t:,} of {n:,} parameters', fontsize=11)
+    ax.set_title(f'{name}: trainable {t:,} of {n:,} parameters', fontsize=10)
     ax.legend(handles=[Patch(fc='tab:orange', ec='0.4', label='trainable block'),
                        Patch(fc='lightgrey', ec='0.4', label='frozen block')],
-              loc='upper left', fontsize=8, frameon=False, ncols=2)
+              loc='upper left', bbox_to_anchor=(0, 1.0), fontsize=9, frameon=False, ncols=2, borderaxespad=0)
     return fig

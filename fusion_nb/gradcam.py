@@ -29,6 +29,7 @@ __all__ = ['PATCH_CLASSES', 'PATCH_COLOURS', 'DISTRACTOR_COLOURS', 'as_targets',
            'deletion_check', 'deletion_table', 'deletion_markdown', 'branch_shares', 'branch_summary']
 
 # %% ../nbs/06_gradcam.ipynb #08934efa
+#| code-fold: true
 def as_targets(targets, n: int) -> list | None:
     "One grad-cam target per image: ints become `ClassifierOutputTarget`; None stays None (the top class)."
     if targets is None: return None
@@ -181,7 +182,6 @@ def head_parts(head: nn.Module, feats: Sequence[torch.Tensor], targets, baseline
         parts[name] = phi.cpu()
     return parts, val[k[(False,) * n]].cpu()
 
-# %% ../nbs/06_gradcam.ipynb #a761cf01
 def branch_parts(model: nn.Module, x: torch.Tensor, targets,
                  baseline=None) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """Each branch's Shapley part of `model`'s target logit on the model input `x`, and the logit with every branch at
@@ -308,6 +308,7 @@ def deletion_drop(model: nn.Module, x: torch.Tensor, maps: np.ndarray, targets, 
     return drops[0], drops[1]
 
 # %% ../nbs/06_gradcam.ipynb #89c109af
+#| code-fold: true
 def overlay(image: torch.Tensor, cam: np.ndarray) -> np.ndarray:
     "A uint8 `3×h×w` image under a heatmap `H×W` in [0, 1] (the library's `show_cam_on_image`), as `H×W×3` uint8."
     H, W = cam.shape
@@ -328,14 +329,13 @@ def _preprocess(preprocess: Callable | None, img_size: int) -> Callable:
     "`preprocess`, or by default training's evaluation path: uint8 images to `img_size`, ImageNet-normalised."
     return preprocess or (lambda im: to_model_input(im, img_size, channels_last=False))
 
-# %% ../nbs/06_gradcam.ipynb #b3dd9694
 def gradcam_figure(models: dict[str, nn.Module], images: torch.Tensor, labels, classes: Sequence[str],
                    targets='label', preprocess: Callable | None = None, img_size: int = 224,
-                   size: float = 1.7, baselines: dict | None = None,
+                   size: float | None = None, baselines: dict | None = None,
                        baseline_text: str = 'zero features') -> plt.Figure:
     """Fig. 5: a row per image; the image, then each model's Grad-CAM (fusion models: per branch, with Shapley parts,
     and combined). `baselines`: model name → its branches' baseline features; `baseline_text` names them in the
-    title."""
+    title. `size`: inches per panel (default: the figure 6.8 in wide, text 9 pt)."""
     preprocess = _preprocess(preprocess, img_size)
     labels = torch.as_tensor(labels).long()
     x = preprocess(images)
@@ -355,6 +355,7 @@ def gradcam_figure(models: dict[str, nn.Module], images: torch.Tensor, labels, c
             cols.append((f'{name}\n{k}', m, [f'part {s:+.2f}' for s in res.parts[k]], None))
         cols.append((f'{name}\ncombined', res.combined, None, preds))
     n = len(images)
+    size = size or min(1.7, 6.8 / (len(cols) + 1))
     fig, axs = plt.subplots(n, len(cols) + 1, figsize=(size * (len(cols) + 1), size * n + 0.6), squeeze=False)
     for i in range(n):
         axs[i, 0].imshow(images[i].permute(1, 2, 0).cpu().numpy())
@@ -362,11 +363,11 @@ def gradcam_figure(models: dict[str, nn.Module], images: torch.Tensor, labels, c
         for j, (title, maps, notes, preds) in enumerate(cols, 1):
             ax = axs[i, j]
             ax.imshow(overlay(images[i].cpu(), maps[i]))
-            if notes is not None: ax.text(0.02, 0.98, notes[i], transform=ax.transAxes, va='top', fontsize=6.5,
+            if notes is not None: ax.text(0.02, 0.98, notes[i], transform=ax.transAxes, va='top', fontsize=9,
                                           color='white', bbox=dict(facecolor='black', alpha=0.5, pad=1, lw=0))
             if preds is not None:
                 ok = preds[i] == labels[i]
-                ax.set_xlabel(f'pred: {classes[preds[i]]}', fontsize=8, color='black' if ok else 'red')
+                ax.set_xlabel(f'pred: {classes[preds[i]]}', fontsize=9, color='black' if ok else 'red')
             if i == 0: ax.set_title(title, fontsize=9)
     for ax in axs.flat: ax.set_xticks([]); ax.set_yticks([])
     axs[0, 0].set_title('image', fontsize=9)
@@ -375,13 +376,15 @@ def gradcam_figure(models: dict[str, nn.Module], images: torch.Tensor, labels, c
                                               'the given targets') if isinstance(targets, str) else 'the given targets'
     fused = any(len(cam_layers(m)) > 1 for m in models.values())
     fig.suptitle(
-        f"Grad-CAM for {tgt}" + (f"\npart: Shapley part of the logit, baseline: {baseline_text}" if fused else ""),
+        f"Grad-CAM for {tgt}" + (f"\npart: the branch's Shapley part of the logit\nbaseline: {baseline_text}"
+                                 if fused else ""),
         fontsize=10,
     )
     fig.tight_layout()
     return fig
 
 # %% ../nbs/06_gradcam.ipynb #af8aa740
+#| code-fold: true
 def model_maps(model: nn.Module, x: torch.Tensor, targets=None, baseline=None) -> np.ndarray:
     "One Grad-CAM map per image, at the input's size: the model's own, or for a fusion model its branches combined."
     return gradcam(model, x,
@@ -426,7 +429,6 @@ def deletion_check(models: dict[str, nn.Module], images: torch.Tensor, labels, p
                          top_beats_other_map=mean((top > other).double()))
     return out
 
-# %% ../nbs/06_gradcam.ipynb #cfd5f592
 def deletion_table(check: dict, results: dict | None = None) -> pd.DataFrame:
     "`deletion_check`'s numbers (or a run's `gradcam.json`) as a table, with each model's val_acc from `results`."
     models = check.get('models', check)
