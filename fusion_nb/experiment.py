@@ -40,7 +40,8 @@ from fusion_nb.results import (
     plot_predictions,
 )
 
-# %% ../nbs/06b_experiment.ipynb #469760ef
+# %% ../nbs/06b_experiment.ipynb #d9ee25b2
+#| code-fold: true
 DEVICES = ('auto', 'cpu', 'cuda', 'mps')
 BUILTIN_DATA = ('cifar10', 'synthetic')
 FINE_TUNING = dict(lr=1e-4, schedule='constant')     # the case study's recipe, for ImageNet weights
@@ -61,8 +62,6 @@ PRESETS = {
                   train_limit=80, test_limit=40, pretrained=False, n_val=16, seeds=2, point_seeds=2),
 }
 
-
-# %% ../nbs/06b_experiment.ipynb #dde9ee17
 CONFIG_KEYS = ('setups', 'data', 'img_size', 'epochs', 'fusion_epochs', 'batch_size', 'lr', 'schedule', 'fusion_lr',
                'weight_decay',
                'train_limit', 'test_limit', 'pretrained', 'weights', 'device', 'amp', 'cache_features', 'seed', 'out',
@@ -108,7 +107,8 @@ def resolve_config(preset:str='paper', **overrides) -> dict:
         cfg['member_points'] = [p for p in cfg['member_points'] if p < cfg['epochs']]
     return cfg
 
-# %% ../nbs/06b_experiment.ipynb #304bc982
+# %% ../nbs/06b_experiment.ipynb #8f590ff7
+#| code-fold: true
 def seeded(name:str, cfg:dict) -> list:
     """The seeds setup `name` trains with: `cfg['seeds']` of them for a head on cached features, else the run's seed
     alone."""
@@ -156,7 +156,6 @@ def _head_speed(name:str, sp:dict) -> float:
     key = s.head if len(s.backbones) > 1 else f'{s.head}:{next(iter(s.backbones))}'
     return sp.get('head', {}).get(key) or min(sp.get('head', {}).values(), default=float('inf'))
 
-# %% ../nbs/06b_experiment.ipynb #cfac065a
 def estimate_seconds(cfg:dict, speeds:dict=CPU_SPEEDS, n_train:int=50_000, n_test:int=10_000) -> dict:
     """Estimated seconds per setup of the run `cfg` (from `resolve_config`) on the machine whose `speeds` are given,
     and one entry per members-quality point (`'members after epoch p'`)."""
@@ -185,7 +184,8 @@ def estimate_seconds(cfg:dict, speeds:dict=CPU_SPEEDS, n_train:int=50_000, n_tes
                                            + (V + T) * (1 / fwd(BASELINES) + sum(1 / fwd([b]) for b in BASELINES)))
     return est
 
-# %% ../nbs/06b_experiment.ipynb #43b6aeff
+# %% ../nbs/06b_experiment.ipynb #0c1686bb
+#| code-fold: true
 def validate_config(cfg:dict):
     "Raise a clear error if the resolved `cfg` cannot run here; touches no files."
     if not cfg['setups']: raise ValueError(f"no setups given; valid setups: {', '.join(SETUP_NAMES)}")
@@ -240,7 +240,6 @@ def check_weights(cfg:dict):
             raise RuntimeError(f"{e}\nHint: rerun with --no-pretrained to train from random initialisation, "
                                "or put the weights file where this message says.") from e
 
-# %% ../nbs/06b_experiment.ipynb #f56244c0
 RUN_INDEPENDENT = ('setups', 'preset', 'out', 'resume', 'device',
                    'compile')   # may differ between runs sharing a folder
 LATER_SETTINGS = dict(compile=False, scale_lr=False,
@@ -261,7 +260,8 @@ def previous_run(out, cfg:dict) -> dict:
                          "choose another --out, or rerun with the same settings to continue it")
     return old.get('setups', {}) if cfg['resume'] else {}
 
-# %% ../nbs/06b_experiment.ipynb #739e5297
+# %% ../nbs/06b_experiment.ipynb #37d2c4c4
+#| code-fold: true
 def train_config(cfg:dict, name:str|None=None, seed:int|None=None) -> TrainConfig:
     """The `TrainConfig` of setup `name` in a run (with `seed` instead of the run's, if given). Members-first setups
     train for `fusion_epochs`: a new head on frozen features with our head recipe (`head_lr`, one-cycle), anything
@@ -298,7 +298,6 @@ def _log_finished(name: str, entry: dict, history: list, tcfg: TrainConfig, cfg:
     log(f"{name}" + (f" (seed {tcfg.seed})" if tcfg.seed != cfg['seed'] else '') + f": val_acc {entry['val_acc']:.2f}% "
         f"(held out), test_acc {entry['test_acc']:.2f}% after {len(history)} epoch(s), {entry['seconds']:.1f} s")
 
-# %% ../nbs/06b_experiment.ipynb #0f0f3662
 def train_setup(name:str, data, cfg:dict, out, log=print, progress=True, members:dict|None=None,
                 features:dict|None=None, seed:int|None=None, final=None):
     """Train setup `name` on `data`, whose test split is the held-out validation split; score `final`'s test split once.
@@ -349,7 +348,6 @@ def train_setup(name:str, data, cfg:dict, out, log=print, progress=True, members
     preds = {k: v['preds'].to(torch.int8) for k, v in ev.items()}
     return entry, preds, model
 
-# %% ../nbs/06b_experiment.ipynb #0d3f1532
 def train_seeds(name:str, data, cfg:dict, out, log=print, progress=True, members:dict|None=None,
                 features:dict|None=None,
                 final=None, seeds=None):
@@ -405,7 +403,8 @@ def run_reference(name:str, models:dict, data, cfg:dict, log=print, final=None):
                  members=list(members),
                  seconds=time.perf_counter() - t0), {k: v['preds'].to(torch.int8)[None] for k, v in ev.items()})
 
-# %% ../nbs/06b_experiment.ipynb #185c8229
+# %% ../nbs/06b_experiment.ipynb #6ff6be48
+#| code-fold: true
 def _best(entries:dict, names) -> str|None:
     """The name among `names` with the best held-out accuracy in `entries` (picked on the validation split, never the
     test set)."""
@@ -449,7 +448,6 @@ def run_comparisons(entries:dict, preds:dict, y_test) -> dict:
     return {k: dict(a=a, b=b, control=why, **paired_seeds(y_test, preds[a]['test'], preds[b]['test']))
             for k, (a, b, why) in comparison_plan(entries).items() if a in preds and b in preds}
 
-# %% ../nbs/06b_experiment.ipynb #877fb68a
 def member_point(epoch:int, dev, final, cfg:dict, out, log=print, progress=False) -> dict:
     """The frozen fusions, their re-headed controls and the logit average built from the members as they were after
     `epoch` (05's members-quality figure): accuracies (mean and sd over `cfg['point_seeds']` seeds) and comparisons."""
@@ -472,7 +470,8 @@ def member_point(epoch:int, dev, final, cfg:dict, out, log=print, progress=False
     return dict(epoch=epoch, seeds=len(seeds), setups=entries,
                 comparisons=run_comparisons(entries, preds, final.y_test), seconds=time.perf_counter() - t0)
 
-# %% ../nbs/06b_experiment.ipynb #33071864
+# %% ../nbs/06b_experiment.ipynb #e1f8afb9
+#| code-fold: true
 def spread_indices(y, n:int) -> list:
     """Indices of `n` items of labels `y` that cycle through the classes (0, 1, 2, ..., 0, 1, ...), each in order of
     appearance."""
@@ -529,7 +528,6 @@ def gradcam_check(data, models:dict, img_size:int, n:int=256, frac:float=0.1, de
                 fill='the mean colour (0 after ImageNet normalisation)', baseline=baseline_text(data),
                 models=res, branches=branches)
 
-# %% ../nbs/06b_experiment.ipynb #7890e6c8
 def write_figures(out, results:dict, predictions:dict, data, models:dict, img_size:int, log=print, n_images=16,
                   baselines:dict|None=None) -> list:
     "Write the run's figures to `out/figures`; return the paths written."
@@ -572,7 +570,8 @@ def write_figures(out, results:dict, predictions:dict, data, models:dict, img_si
     log(f"figures: {len(done)} written to {figdir}")
     return done
 
-# %% ../nbs/06b_experiment.ipynb #ed0fb075
+# %% ../nbs/06b_experiment.ipynb #1d109fe1
+#| code-fold: true
 @dataclass
 class CaseStudyRun:
     "One run of `run_case_study`: its settings, log, data and what it has trained so far (models kept on the CPU)."
@@ -592,7 +591,6 @@ class CaseStudyRun:
     @property
     def out(self) -> Path: return Path(self.cfg['out'])
 
-# %% ../nbs/06b_experiment.ipynb #19cc9d6c
 def _log_estimate(cfg: dict, log):
     "On a CPU, log the run's estimated minutes (`estimate_seconds`)."
     est = estimate_seconds(cfg)
@@ -640,7 +638,6 @@ def prepare_run(cfg: dict, quiet: bool = False) -> CaseStudyRun:
     run.finished = previous_run(run.out, cfg)
     return run
 
-# %% ../nbs/06b_experiment.ipynb #7c5c96e8
 def open_run(run: CaseStudyRun):
     """Create `--out` (its `results.json` first, so the folder is the run's), start the log, and bring back what a
     resumed run finished: its entries, predictions and models. A finished setup whose files are gone trains again."""
@@ -673,7 +670,8 @@ def open_run(run: CaseStudyRun):
                            setups={k: old_preds[k] for k in finished})
     save_json(run.results, out/'results.json')
 
-# %% ../nbs/06b_experiment.ipynb #d6f275a4
+# %% ../nbs/06b_experiment.ipynb #c62df044
+#| code-fold: true
 def _save_results(run: CaseStudyRun):
     save_json(run.predictions, run.out/'predictions.json'); save_json(run.results, run.out/'results.json')
 
@@ -703,7 +701,6 @@ def train_run(run: CaseStudyRun, progress: bool = True):
         _save_results(run)
     run.features.clear()                                      # free the cached features before the points and figures
 
-# %% ../nbs/06b_experiment.ipynb #6e77f1b0
 def compare_run(run: CaseStudyRun):
     "The comparisons of every fusion with its controls, then 05's members-quality points (fusions of earlier members)."
     cfg, log, out, results = run.cfg, run.log, run.out, run.results
@@ -738,7 +735,6 @@ def draw_run(run: CaseStudyRun):
             log(f"{k}, branch by branch (Shapley parts against {check['baseline']}): {branch_summary(v)}")
     except Exception as e: log(f"Grad-CAM check skipped: {type(e).__name__}: {e}")
 
-# %% ../nbs/06b_experiment.ipynb #de38e832
 def run_case_study(setups=None, preset:str='paper', data=None, img_size:int=None, epochs:int=None, batch_size:int=None,
                    lr:float=None, train_limit:int=None, test_limit:int=None, pretrained:bool=None, device:str=None,
                    seed:int=None, out=None, resume:bool=False, progress:bool=True, figures:bool=True, quiet:bool=False,
