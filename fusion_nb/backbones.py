@@ -54,6 +54,7 @@ def weights_path(name: str, weights: str | None = DEFAULT_WEIGHTS) -> Path | Non
     return Path(torch.hub.get_dir()) / 'checkpoints' / os.path.basename(urlparse(w.url).path)
 
 # %% ../nbs/02_backbones.ipynb #a719d5aa
+#| code-fold: true
 class Backbone(nn.Module):
     """ResNet50 or MobileNetV2 without its classifier: `forward` gives pooled features `B×out_dim`; `freeze(k)` trains
     the last `k` blocks."""
@@ -114,7 +115,6 @@ class Backbone(nn.Module):
         return (f"Backbone({self.name}, out_dim={self.out_dim}, trainable blocks: {self._k} of {self.n_blocks}"
                 + (f", from {self.trainable_blocks[0][0]})" if self._k else ")"))
 
-# %% ../nbs/02_backbones.ipynb #0734858b
 @patch
 def check_k(self: Backbone, k) -> int:
     "`k` as an int in 0..n_blocks ('all' means n_blocks), or a ValueError giving the valid range."
@@ -175,8 +175,9 @@ def bn_drift(model: nn.Module, batches, train: bool = True) -> dict:
 def plot_bn_drift(drifts: dict, show=(0, 1, -1)):
     """Draw `bn_drift` results (label → result): left, the channel-averaged running variance of the BatchNorm layers
     at indices `show` after each pass (colour: layer, line style: entry of `drifts`); right, each layer's mean |change|
-    of running variance after the last pass, by depth (marker: entry of `drifts`). Returns the Figure."""
-    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.4))
+    of running variance after the last pass, by depth (marker: entry of `drifts`). One panel above the other, sized
+    for a page's column. Returns the Figure."""
+    fig, (a, b) = plt.subplots(2, 1, figsize=(6.8, 5.2))
     styles, markers = ['-', '--', ':', '-.'], ['o', 'x', 's', '^']
     colours = ['tab:blue', 'tab:orange', 'tab:green', 'tab:red', 'tab:purple']
     for j, ((label, d), ls, mk) in enumerate(zip(drifts.items(), styles, markers)):
@@ -188,13 +189,12 @@ def plot_bn_drift(drifts: dict, show=(0, 1, -1)):
                label=label)
     n = next(iter(drifts.values()))['var'].shape[0] - 1
     a.set_xticks(range(0, n + 1, max(1, n // 4)))
-    a.set_xlabel('forward passes'); a.set_ylabel('running variance (channel mean)')
+    a.set_xlabel('forward passes'); a.set_ylabel('running variance\n(channel mean)')
     a.set_title('running variance of three BatchNorm layers', fontsize=10)
-    a.legend(fontsize=7, frameon=False, loc='upper left', bbox_to_anchor=(1.0, 1.0))
-    b.set_xlabel('BatchNorm layer (by depth)'); b.set_ylabel('mean |change| of running variance')
+    a.legend(fontsize=9, frameon=False, loc='upper left', bbox_to_anchor=(1.01, 1.0))
+    b.set_xlabel('BatchNorm layer (by depth)'); b.set_ylabel('mean |change| of\nrunning variance')
     b.set_title(f'change per layer after {n} passes', fontsize=10)
-    b.set_ylim(top=1.3 * max(float(d['dvar'][-1].max()) for d in drifts.values()) + 1e-3)
-    b.legend(fontsize=8, frameon=False, loc='upper center', ncol=len(drifts))
+    b.legend(fontsize=9, frameon=False, loc='upper left', bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     return fig
 
@@ -240,7 +240,7 @@ def plot_trainable(k_resnet, k_mobilenet, head_params: int = CASE_STUDY_HEAD_PAR
     "Bar chart of trainable vs frozen parameters per part, with each part's trainable share; returns the Figure."
     s = trainable_summary(k_resnet, k_mobilenet, head_params)
     parts = ['ResNet50', 'MobileNetV2', 'head']
-    if ax is None: fig, ax = plt.subplots(figsize=(8, 2.6))
+    if ax is None: fig, ax = plt.subplots(figsize=(6.8, 2.8))
     else: fig = ax.figure
     tr = [s[p]['trainable'] / 1e6 for p in parts]
     fr = [(s[p]['total'] - s[p]['trainable']) / 1e6 for p in parts]
@@ -252,16 +252,17 @@ def plot_trainable(k_resnet, k_mobilenet, head_params: int = CASE_STUDY_HEAD_PAR
     ax.set_yticks(list(ys), labels)
     for y, p in zip(ys, parts):
         ax.text(s[p]['total'] / 1e6 + 0.3, y, f"{s[p]['trainable'] / 1e6:.2f} M of {s[p]['total'] / 1e6:.2f} M "
-                f"({s[p]['pct']:.1f}%) · {s[p]['share']:.1f}% of all trainable", va='center', fontsize=8)
-    ax.set_xlim(0, s['ResNet50']['total'] / 1e6 * 1.9)
+                f"({s[p]['pct']:.1f}%)\n{s[p]['share']:.1f}% of all trainable", va='center', fontsize=8.5)
+    ax.set_xlim(0, s['ResNet50']['total'] / 1e6 * 1.75)
     ax.set_xlabel('parameters (millions)')
     t = s['total']
     ax.set_title(f"trainable: {t['trainable']:,} of {t['total']:,} parameters ({t['pct']:.1f}%)", fontsize=10)
-    ax.legend(loc='lower right', fontsize=8, frameon=False)
+    ax.legend(loc='lower right', fontsize=9, frameon=False)
     fig.tight_layout()
     return fig
 
 # %% ../nbs/02_backbones.ipynb #d4db7894
+#| code-fold: true
 def backbone_parts(model) -> dict:
     "Display name → `Backbone` of `model`: a `FusionModel` (anything with `.backbones`) or a single `Backbone`."
     is_backbone = lambda m: hasattr(m, 'blocks') and hasattr(m, 'freeze')   # a Backbone, whichever copy of the class
@@ -306,7 +307,6 @@ def blocks_line(name: str, p: dict) -> str:
                  + ('yes' if p['frozen_in_eval'] else 'NO'))
     return line
 
-# %% ../nbs/02_backbones.ipynb #c999b546
 def readout_html(summary: dict, note: str = '') -> str:
     """An HTML table of a `trainable_summary` or `model_summary`: part, trainable, total, % trainable, share of all
     trainable; which blocks train."""

@@ -29,6 +29,7 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)  # per-channel mean and std of ImageNet, i
 IMAGENET_STD = (0.229, 0.224, 0.225)   # the inputs the pretrained backbones were trained on
 
 # %% ../nbs/01_dataset.ipynb #463c6ec7
+#| code-fold: true
 def _check_split(name, x, y, n_classes):
     "Raise a clear error unless `x` is uint8 N×3×H×W and `y` int64 N with labels in 0..n_classes-1."
     if not isinstance(x, torch.Tensor) or x.dtype != torch.uint8 or x.ndim != 4 or x.shape[1] != 3:
@@ -61,7 +62,6 @@ def _stratified_index(y: torch.Tensor, limit: int | None, n_classes: int, seed: 
     rank[order] = torch.arange(n) - (torch.cumsum(counts, 0) - counts)[sorted_y]
     return perm[rank < quota[yp]].sort().values
 
-# %% ../nbs/01_dataset.ipynb #1c0f2835
 @dataclass
 class ImageData:
     "Both splits of an image classification data set: uint8 `N×3×H×W` images and int64 labels."
@@ -121,7 +121,6 @@ class ImageData:
         return (f'ImageData({src}:\n  train {shape(self.x_train)}, test {shape(self.x_test)}, '
                 f'{len(self.classes)} classes, on {self.x_train.device})')
 
-# %% ../nbs/01_dataset.ipynb #61fbee6b
 @patch
 def class_counts(self: ImageData, split: str = 'train') -> list[int]:
     "Number of images of each class in `split`."
@@ -181,6 +180,7 @@ def show_samples(data: ImageData, n_per_class: int = 8, split: str = 'train', se
     return fig
 
 # %% ../nbs/01_dataset.ipynb #daea3101
+#| code-fold: true
 _LAYOUTS = ("a folder with the pickled 'cifar-10-batches-py' files (data_batch_1..5, test_batch) or its parent, "
             "or an ImageFolder root with train/<class>/* and test/<class>/* (the ten CIFAR-10 classes)")
 
@@ -236,7 +236,6 @@ def decode_file(path, size: int = 32) -> torch.Tensor:
                             antialias=True)[0].round().clamp(0, 255).to(torch.uint8)
     return img.contiguous()
 
-# %% ../nbs/01_dataset.ipynb #8b6c959e
 def _image_files(root: Path) -> dict[str, list[tuple[Path, int]]]:
     "For 'train' and 'test': the sorted (file, label) pairs, after checking the class folders."
     exts = {e.lower() for e in Image.registered_extensions()}
@@ -289,6 +288,7 @@ def load_image_folder(root, cache_dir=None, progress: bool = True) -> ImageData:
                      f'imagefolder:{given}' + (' (cached)' if hit else ''))
 
 # %% ../nbs/01_dataset.ipynb #b49bbe69
+#| code-fold: true
 def load_folder(path, cache_dir=None, progress: bool = True) -> ImageData:
     "Load a local copy of CIFAR-10: a folder in either layout, or an archive of one (`progress`: a bar while decoding)."
     path = Path(path).expanduser()
@@ -348,7 +348,6 @@ def crop_flip(x: torch.Tensor, offsets: torch.Tensor, flip: torch.Tensor, pad: i
     idx = (rows[:, :, None] * Wp + cols[:, None, :]).view(B, 1, H * W)    # flat source pixel of each output pixel
     return xp.gather(2, idx.expand(B, C, H * W)).view(B, C, H, W)
 
-# %% ../nbs/01_dataset.ipynb #6502a7c8
 @functools.lru_cache(maxsize=16)
 def _normaliser(device: torch.device, mean: tuple, std: tuple) -> tuple[torch.Tensor, torch.Tensor]:
     "Scale and bias that normalise uint8 pixels, made once per device (a copy to a GPU every batch would stall it)."

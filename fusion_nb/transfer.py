@@ -60,6 +60,7 @@ def task_splits(data: ImageData, classes, n_val: int, n_train: int | None = None
     return dev.subset(train_limit=n_train * k, seed=seed), final.subset(train_limit=n_train * k, seed=seed)
 
 # %% ../nbs/09_transfer.ipynb #f24ddbee
+#| code-fold: true
 BRANCHES = {'resnet50': ('resnet50', 0), 'mobilenetv2': ('mobilenetv2', 0), 'mobilenetv2_b': ('mobilenetv2', 1)}
 LAST_BLOCKS = {'resnet50': 3, 'mobilenetv2': 3,
                'mobilenetv2_b': 3}   # the case study's "last blocks": layer4; features.16-18
@@ -85,11 +86,9 @@ class TransferSetup:
     @property
     def frozen(self) -> bool: return all(k == 0 for k in self.branches.values())
 
-# %% ../nbs/09_transfer.ipynb #d01e95d9
 _R, _M, _Mb = 'resnet50', 'mobilenetv2', 'mobilenetv2_b'
 _LAST = {b: LAST_BLOCKS[b] for b in (_R, _M)}
 
-# %% ../nbs/09_transfer.ipynb #06555709
 _ROWS_AND_MEMBERS = [
     # the case study's four rows, from the source weights, with its recipe
     TransferSetup('resnet50', {_R: 'all'}, 'linear', 'ResNet50 fine-tuned whole, new linear classifier',
@@ -119,7 +118,6 @@ _ROWS_AND_MEMBERS = [
       for b in (_R, _M)],
 ]
 
-# %% ../nbs/09_transfer.ipynb #e5a07cc7
 TRANSFER_SETUPS = {s.name: s for s in [
     *_ROWS_AND_MEMBERS,
     # feature mismatch: heads that align or gate the branches, on the same frozen features
@@ -158,7 +156,6 @@ TRANSFER_SETUPS = {s.name: s for s in [
                   controls='partial_mobilenetv2', why='a trained head at the start instead of a random one'),
 ]}
 
-# %% ../nbs/09_transfer.ipynb #8c9b28da
 TRANSFER_REFERENCES = {'logit_average': ('resnet50', 'mobilenetv2'), 'weighted_average': ('resnet50', 'mobilenetv2')}
 CASE_STUDY_ROWS = {s.row: n for n, s in TRANSFER_SETUPS.items() if s.row}
 
@@ -236,6 +233,7 @@ def transfer_model(s: TransferSetup, source: dict | None, n_classes: int) -> Fus
     return FusionModel(bbs, make_head(s.head, [b.out_dim for b in bbs.values()], n_classes))
 
 # %% ../nbs/09_transfer.ipynb #5a23252a
+#| code-fold: true
 def pretrain(branch: str, src_dev: ImageData, src_final: ImageData, cfg: dict, out: Path,
              log=print) -> tuple[dict, dict]:
     """Train the backbone of `branch` from random weights on the source task (our from-scratch recipe, the branch's
@@ -267,7 +265,6 @@ def pretrain(branch: str, src_dev: ImageData, src_final: ImageData, cfg: dict, o
     )
     return bb.state_dict(), entry
 
-# %% ../nbs/09_transfer.ipynb #646c5b52
 def _head_path(out, name, seed): return Path(out)/'checkpoints'/f'{name}_s{seed}_head.pt'
 def _logits_path(out, name, seed): return Path(out)/'logits'/f'{name}_s{seed}.pt'
 
@@ -384,6 +381,7 @@ def run_transfer_comparisons(val_acc: dict, correct: dict, plan: dict = COMPARIS
     return out
 
 # %% ../nbs/09_transfer.ipynb #ff3d68c1
+#| code-fold: true
 _RUN_FREE = ('device',)     # settings that may change when a run is resumed
 
 def check_transfer_out(out: Path, cfg: dict, resume: bool) -> dict:
@@ -415,7 +413,6 @@ def transfer_data(cfg: dict) -> dict:
                              'more data')
     return tasks
 
-# %% ../nbs/09_transfer.ipynb #bab92f7a
 def stored_predictions(out, name: str, seeds) -> dict:
     "Predicted classes of setup `name` per seed (in the order of `seeds`), on both splits, from its stored logits."
     lg = [torch.load(_logits_path(out, name, s), weights_only=True) for s in seeds]
@@ -470,6 +467,7 @@ def transfer_comparisons(cfg, preds, results) -> dict:
     return run_transfer_comparisons(val, correct, n_boot=cfg['n_boot'])
 
 # %% ../nbs/09_transfer.ipynb #9dd9df76
+#| code-fold: true
 def run_transfer(preset: str = 'transfer', data=None, out=None, resume: bool = False, device: str | None = None,
                  quiet: bool = False, **overrides) -> dict:
     """The transfer miniature: pretrain both backbones on the source classes, then train every setup of
@@ -526,6 +524,7 @@ def run_text(results: dict) -> str:
             f"everything {results['seconds'] / 60:.0f} min")
 
 # %% ../nbs/09_transfer.ipynb #8a0c1360
+#| code-fold: true
 def pretraining_markdown(results: dict) -> str:
     "The pretraining of each branch as a Markdown table: architecture, seed, epochs, time, source accuracies."
     rows = ['| branch | network | seed | epochs | minutes | source held-out (%) | source test (%) |',
@@ -534,7 +533,6 @@ def pretraining_markdown(results: dict) -> str:
              f"{e['val_acc']:.2f} | {e['test_acc']:.2f} |" for b, e in results['pretraining'].items()]
     return '\n'.join(rows)
 
-# %% ../nbs/09_transfer.ipynb #468eda28
 def _pm(e: dict, key: str = 'test_acc') -> str:
     sd = e.get(f'{key}_sd', 0.0)
     return f"{e[key]:.2f} ± {sd:.2f} ({e['n_seeds']})" if e.get('n_seeds', 1) > 1 else f"{e[key]:.2f} (1)"
