@@ -242,9 +242,7 @@ FIGURES = {
 
 # Figures known to fail, each with its reason: the test expects them to fail (strict), so a fixed one fails here until
 # it is taken off this list.
-KNOWN_SMALL = {
-    'plot_history': '04_training: 9 in wide, shown at 76%; its 8-pt legend is 8.5 px',
-}
+KNOWN_SMALL: dict[str, str] = {}
 
 
 def _draw(name):

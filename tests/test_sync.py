@@ -5,7 +5,7 @@ from conftest import BIN, NOTEBOOKS, ROOT, git_state, run
 def test_notebooks_exist():
     names = [p.stem for p in NOTEBOOKS]
     assert names == ['01_dataset', '02_backbones', '03_fusion', '04_training', '04b_unfreeze', '05_results', '06_gradcam',
-                     '06b_experiment', '07_cli', '08_plumbing', '09_transfer'], names
+                     '06b_experiment', '07_cli', '08_plumbing', '09_transfer', '10_speed'], names
 
 
 def test_clean_and_export_leave_no_diff():
