@@ -90,7 +90,7 @@ def resolve_config(preset:str='paper', **overrides) -> dict:
     cfg['resume'] = bool(cfg['resume'])
     bs = cfg['batch_size']
     if cfg['scale_lr'] and isinstance(bs,
-                                      # the rates are tuned for batch 64 (04)
+                                      # the rates are tuned for batch 64 (10)
                                       int) and bs > 0:
         cfg['lr'], cfg['fusion_lr'], cfg['head_lr'] = (scaled_lr(cfg[k], bs) for k in ('lr', 'fusion_lr', 'head_lr'))
     if cfg['warmup_steps'] is None:

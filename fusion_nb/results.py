@@ -473,8 +473,8 @@ def comparisons_table(results: dict, keys: Sequence[str] | None = None) -> str:
     noise (2·SE) and the training noise (2·SD across seeds), the seeds that share its sign, the verdict, the control;
     the rule under it."""
     cs = results.get('comparisons', {})
-    rows = ['| comparison | mean difference (points) | 2·SE (test noise) | 2·SD (seeds) | seeds with its sign | verdict | '
-            'the second setup controls for |',
+    rows = ['| comparison | mean difference (points) | 2·SE (test noise) | 2·SD (seeds) | seeds with its sign '
+            '| verdict | the second setup controls for |',
             '|---|---:|---:|---:|---:|---|---|']
     for k in keys or cs:
         c = cs[k]

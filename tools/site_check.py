@@ -13,7 +13,8 @@ What it measures on each page (the layout Quarto gives, which tools/render_pages
   (the reader must scroll sideways, or the text is cut off), and display math wider than the text column;
 - at any width, a page that scrolls sideways;
 - a figure whose file is more than 2.2x wider than it is drawn (its text is shrunk past reading);
-- a link into the repository on GitHub whose file is not in the repository (e.g. "View source" without `nbs/`);
+- a link into the repository on GitHub whose file is not in the repository (e.g. "View source" without `nbs/`), and a
+  link to another page's (or its own) anchor that the page does not have;
 - a page without a link to the next or the previous page, and a page with sections but no visible table of contents
   (on a phone the right margin is gone);
 - a caption or paragraph showing raw Markdown list markers.
@@ -114,12 +115,26 @@ def repo_link_problems(links, files: set[str]) -> list[str]:
     return [f'a link to {f}, which is not in the repository' for f in sorted(found - files)]
 
 
+def anchor_problems(docs: Path) -> dict[str, list[str]]:
+    "Links between the site's pages (`page.html#anchor`) whose anchor is no element's id on that page."
+    pages = {p.name: p.read_text(errors='replace') for p in docs.glob('*.html')}
+    ids = {n: set(re.findall(r'\sid="([^"]+)"', h)) for n, h in pages.items()}
+    out = {}
+    for n, h in pages.items():
+        for target, anchor in sorted(set(re.findall(r'href="([\w.-]*\.html)?#([^"]+)"', h))):
+            target = target or n
+            if target in ids and anchor not in ids[target]:
+                out.setdefault(n, []).append(f'a link to {target}#{anchor}, an anchor that page does not have')
+    return out
+
+
 def check(docs: Path, widths, pages=None, shots: Path | None = None,
           mathjax: Path | None = None) -> dict[str, list[str]]:
     from playwright.sync_api import sync_playwright
     srv = _serve(docs)
     base = f'http://127.0.0.1:{srv.server_address[1]}'
     files = repo_files()
+    anchors = anchor_problems(docs)
     htmls = sorted(p.name for p in docs.glob('*.html') if not pages or p.stem in pages)
     report = {}
     with sync_playwright() as pw:
@@ -138,7 +153,7 @@ def check(docs: Path, widths, pages=None, shots: Path | None = None,
                 r = page.evaluate(MEASURE)
                 probs = [f'{k}: {d}' for k, d in r['problems']]
                 if w == widths[0]:
-                    probs += repo_link_problems(r['links'], files)
+                    probs += repo_link_problems(r['links'], files) + anchors.get(name, [])
                     if r['navLinks'] == 0 and name != '404.html': probs.append('no previous/next page links')
                 report[f'{name} @ {w}px'] = probs
                 if shots:
