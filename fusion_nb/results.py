@@ -542,8 +542,9 @@ def plot_member_points(results: dict, width: float = 6.8) -> plt.Figure:
         ys = [p['setups'][n]['test_acc'] - p['member_test'] for p in pts if n in p['setups']]
         sd = [p['setups'][n].get('test_acc_sd', 0) for p in pts if n in p['setups']]
         if xs: ax.errorbar(xs, ys, yerr=sd, color=c, marker=mk, capsize=3, lw=1.2, label=setup_label(n))
-    for p in pts: ax.annotate(f"epoch {p['epoch']}", (p['member_test'], 0), textcoords='offset points', xytext=(0, -14),
-                              ha='center', fontsize=9, color='0.4')
+    top = ax.secondary_xaxis('top')                     # which members' epoch each point is, clear of the data
+    top.set_xticks([p['member_test'] for p in pts], labels=[f"epoch {p['epoch']}" for p in pts])
+    top.tick_params(labelsize=9, colors='0.4')
     ax.axhline(0, color='0.3', lw=0.8, ls='--')
     ax.set_xlabel("best member's test accuracy (%)", fontsize=9)
     ax.set_ylabel('gain over the best member (points)', fontsize=9)

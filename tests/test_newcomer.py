@@ -2,7 +2,7 @@
 beside it, and the README's two commands run literally, in the README's order:
 
     bash tools/run_case_study.sh --data ../shared/data/cifar10-jpeg.tar.gz --no-pretrained <small size>
-    bash tools/test.sh -k "not newcomer and not browser and not wheel"
+    bash tools/test.sh -k "not newcomer and not browser and not wheel and not nbdev_test"
 
 Both create their own `.venv` inside the clone from the system's python3. The extra arguments are the
 documented pass-through ones (the README: "`run_case_study.sh` passes extra arguments to `fusion_nb_run`",
@@ -11,9 +11,11 @@ machine has no network), and the ImageNet weights are skipped for the same reaso
 
 The nested test run leaves out (with `-k`):
 - this test (it would recurse; FUSION_NB_NESTED=1 also makes it skip, in case a name changes),
-- the browser test and the wheel test: the outer run has just run both on the same commit, and they are the
-  heaviest (a JupyterLab server and Chromium; a wheel build plus another multi-GB environment), so running
-  them twice would only double CI time without checking anything new about a fresh clone.
+- the browser test, the wheel test and the run of every notebook under `nbdev_test`: the outer run has just run
+  them on the same commit, and they are the heaviest (a JupyterLab server and Chromium; a wheel build plus another
+  multi-GB environment; six minutes of notebooks on 2 cores), so running them twice would only double CI time
+  without checking anything new about a fresh clone. The notebooks' other checks (clean, in sync, the planted
+  failing cell) still run in the clone.
 Logs of both commands go to the artifacts folder (env FUSION_NB_ARTIFACTS, else tests/artifacts/)."""
 import json
 import os
@@ -38,7 +40,7 @@ SETUPS = ['mobilenetv2', 'fusion_frozen']
 # small enough for a couple of minutes on a 2-core CPU; real data, random initial weights
 CASE_STUDY_ARGS = ['--data', ARCHIVE_REL, '--no-pretrained', '--epochs', '1', '--img-size', '32',
                    '--train-limit', '500', '--test-limit', '200', '--setups', ','.join(SETUPS)]
-NESTED_PYTEST_ARGS = ['-k', 'not newcomer and not browser and not wheel']
+NESTED_PYTEST_ARGS = ['-k', 'not newcomer and not browser and not wheel and not nbdev_test']
 # each command creates or updates a venv (torch and friends: a few minutes on a loaded machine) before its work
 CASE_STUDY_S, TEST_SH_S = 1800, 3000
 
