@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from fusion_nb.plumbing import env_info, save_json
+from fusion_nb.plumbing import cpu_name, env_info, save_json
 from fusion_nb.training import get_device
 from fusion_nb.transfer import TRANSFER_SETUPS, pretrain, train_transfer_seed, transfer_config, transfer_data
 
@@ -34,15 +34,6 @@ LRS = (1e-5, 1e-4, 1e-3, 1e-2)
 SIZES = dict(n_train_source=None, pretrain_epochs=3, n_train=300, n_val=100, n_test=None, epochs=4)
 INITS = {'pretrained': 'mobilenetv2', 'scratch': 'scratch_mobilenetv2'}   # start → the miniature's setup
 BRANCH = 'mobilenetv2'
-
-
-def cpu_model() -> str:
-    "The CPU's model name as /proc/cpuinfo gives it ('' where there is none)."
-    try:
-        for line in Path('/proc/cpuinfo').read_text().splitlines():
-            if line.startswith('model name'): return line.split(':', 1)[1].strip()
-    except OSError: pass
-    return ''
 
 
 def run_key(init: str, lr: float, seed: int) -> str: return f'{init} lr={lr:g} seed={seed}'
@@ -99,7 +90,7 @@ def main(argv=None) -> dict:
     t_start = time.perf_counter()
     tasks = transfer_data(cfg)
     (sd, sf), (td, tf) = tasks['source'], tasks['target']
-    env = env_info(get_device(cfg['device'])) | dict(cpu_model=cpu_model(), threads=torch.get_num_threads())
+    env = env_info(get_device(cfg['device'])) | dict(cpu_model=cpu_name(), threads=torch.get_num_threads())
     (work/'checkpoints').mkdir(parents=True, exist_ok=True); (work/'logits').mkdir(exist_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     data = {t: dict(classes=list(d.classes), n_train=len(d.y_train), n_val=len(d.y_test), n_test=len(f.y_test))
